@@ -1,0 +1,33 @@
+"""Adapters teach a browser session one web app: how to hear its events, probe it, run a canary."""
+
+from __future__ import annotations
+
+import importlib
+
+from actors.adapters.base import Adapter, AuthState, InboundMessage, SessionSink
+
+__all__ = ["Adapter", "AuthState", "InboundMessage", "SessionSink", "load_adapter"]
+
+
+def _builtin() -> dict[str, type[Adapter]]:
+    from actors.adapters.simulator import SimulatorAdapter
+
+    return {"simulator": SimulatorAdapter}
+
+
+def load_adapter(name: str) -> type[Adapter]:
+    """A built-in adapter by name, or `package.module:Class`; raises ValueError saying why not."""
+    builtin = _builtin()
+    if name in builtin:
+        return builtin[name]
+    module_name, _, class_name = name.partition(":")
+    if not class_name:
+        raise ValueError(f"unknown adapter {name!r} (built-in: {', '.join(sorted(builtin))})")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"adapter {name!r}: cannot import {module_name}: {exc}") from None
+    cls = getattr(module, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Adapter)):
+        raise ValueError(f"adapter {name!r}: {class_name} is not an actors.adapters.Adapter")
+    return cls

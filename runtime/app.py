@@ -1,0 +1,113 @@
+"""The runtime owns one supervision tree: its clock, scheduler, event bus and status board."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from typing import Any
+
+import pykka
+
+from runtime.clock import Clock, MonotonicClock
+from runtime.context import ChildContext
+from runtime.events import EventBus
+from runtime.messages import ChildExited, RestartChild, StartChild, StopChild
+from runtime.scheduler import Scheduler
+from runtime.spec import SupervisorSpec
+from runtime.status import StatusBoard
+from runtime.supervisor import Supervisor
+
+__all__ = ["Runtime"]
+
+logger = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Starts a root supervisor and tells when it ends: exit code 0 after a stop, 1 after a failure.
+
+    Everything shared by the tree is built here and injected, so a test can pass a `FakeClock`.
+    """
+
+    def __init__(
+        self,
+        root: SupervisorSpec,
+        *,
+        clock: Clock | None = None,
+        events: EventBus | None = None,
+        board: StatusBoard | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.spec = root
+        self.clock = clock or MonotonicClock()
+        self.events = events or EventBus()
+        self.board = board or StatusBoard()
+        self.scheduler = Scheduler(self.clock)
+        self._rng = rng
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self.exit_code: int | None = None
+        self.failure: str = ""
+        self.root: pykka.ActorRef[Any] | None = None
+
+    def start(self) -> Runtime:
+        self.scheduler.start()
+        ctx = ChildContext(self.spec.id, 1, self._hear_root, self.clock, self.scheduler)
+        self.root = Supervisor.start(ctx, self.spec, self.events, self.board, self._rng)
+        return self
+
+    def _hear_root(self, message: object) -> None:
+        if isinstance(message, ChildExited):
+            with self._lock:
+                if self.exit_code is None:
+                    self.exit_code = 1 if message.abnormal else 0
+                    self.failure = message.error
+            if message.abnormal:
+                logger.error("root supervisor failed: %s", message.error)
+            self._done.set()
+
+    @property
+    def running(self) -> bool:
+        return self.root is not None and not self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Block until the root supervisor ends; its exit code, or None on timeout."""
+        self._done.wait(timeout)
+        return self.exit_code
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """Stop the whole tree in reverse order; returns the exit code (1 if the root had failed)."""
+        if self.root is not None:
+            try:
+                self.root.stop(block=True, timeout=timeout)
+            except pykka.ActorDeadError:
+                pass
+            except pykka.Timeout:
+                logger.error("root supervisor did not stop within %.0fs", timeout)
+        self._done.wait(timeout)
+        self.scheduler.stop()
+        with self._lock:
+            if self.exit_code is None:
+                self.exit_code = 0
+            return self.exit_code
+
+    # --- manual control, addressed by child id from any thread ---------------------------------
+
+    def restart(self, child_id: str) -> bool:
+        return self._tell(child_id, RestartChild(child_id))
+
+    def stop_child(self, child_id: str) -> bool:
+        return self._tell(child_id, StopChild(child_id))
+
+    def start_child(self, child_id: str) -> bool:
+        return self._tell(child_id, StartChild(child_id))
+
+    def _tell(self, child_id: str, message: object) -> bool:
+        ref = self.board.supervisor_of(child_id)
+        if ref is None:
+            return False
+        try:
+            ref.tell(message)
+        except pykka.ActorDeadError:
+            return False
+        return True

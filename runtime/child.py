@@ -1,0 +1,72 @@
+"""A supervised actor: a pykka actor that tells its supervisor about every way it ends."""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from types import TracebackType
+from typing import ClassVar
+
+import pykka
+
+from runtime.context import ChildContext
+
+__all__ = ["SupervisedActor"]
+
+
+class SupervisedActor(pykka.ThreadingActor):
+    """Base class for children. Subclasses override `started()` and `stopped()`, not pykka's hooks.
+
+    pykka ends an actor three ways, and each is reported once through the context:
+    an exception in `on_start` (no `on_failure`, no `on_stop`), an exception in a `tell`
+    (`on_failure`), and a stop (`on_stop`). `stopped()` runs once on every one of them, on the
+    actor's thread, so resources are freed however the actor ends.
+    """
+
+    # A hung thread that is abandoned must not keep the process alive at exit.
+    use_daemon_thread: ClassVar[bool] = True
+
+    def __init__(self, ctx: ChildContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self._cleaned_up = False
+
+    def started(self) -> None:
+        """Set up; runs on the actor's thread. An exception here is a crash."""
+
+    def stopped(self) -> None:
+        """Free resources; runs once on the actor's thread however the actor ends."""
+
+    def on_start(self) -> None:
+        self.ctx.thread = threading.current_thread()
+        try:
+            self.started()
+        except Exception as exc:
+            self._end(abnormal=True, error=_describe(exc))
+            raise
+
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._end(abnormal=True, error=_describe(exception_value))
+
+    def on_stop(self) -> None:
+        self._end(abnormal=False)
+
+    def _end(self, *, abnormal: bool, error: str = "") -> None:
+        if not self._cleaned_up:
+            self._cleaned_up = True
+            try:
+                self.stopped()
+            except Exception as exc:
+                abnormal, error = True, error or f"stopped(): {_describe(exc)}"
+        self.ctx.exited(abnormal=abnormal, error=error)
+
+
+def _describe(exc: BaseException | None) -> str:
+    if exc is None:
+        return ""
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()[:500]

@@ -1,0 +1,60 @@
+"""A child spec says how to start one child and how to treat it when it ends or goes quiet."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from runtime.intensity import RestartBudget
+from runtime.vocabulary import Restart, Strategy
+
+if TYPE_CHECKING:
+    import pykka
+
+    from runtime.context import ChildContext
+
+__all__ = ["ChildSpec", "Liveness", "SupervisorSpec"]
+
+
+@dataclass(frozen=True, slots=True)
+class Liveness:
+    """Deadlines the supervisor enforces on its own timer (None: not watched)."""
+
+    heartbeat_timeout: float | None = 10.0
+    activity_timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChildSpec:
+    """How to start a child, restart it, and free it when it hangs.
+
+    `start` runs on the supervisor's thread and must return at once (pykka's `start()` does).
+    `kill` frees a hung child from outside its thread, e.g. by killing its processes; children
+    can also add kill hooks of their own through their `ChildContext`.
+    """
+
+    id: str
+    start: Callable[[ChildContext], pykka.ActorRef[Any]]
+    restart: Restart = Restart.PERMANENT
+    shutdown_timeout: float = 5.0
+    budget: RestartBudget = field(default_factory=RestartBudget)
+    liveness: Liveness = field(default_factory=Liveness)
+    kill: Callable[[], None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisorSpec:
+    """A supervisor's children, in start order, and its strategy."""
+
+    id: str
+    children: tuple[ChildSpec, ...]
+    strategy: Strategy = Strategy.ONE_FOR_ONE
+    tick: float = 0.5
+
+    def __post_init__(self) -> None:
+        counts = Counter(c.id for c in self.children)
+        duplicates = sorted(i for i, n in counts.items() if n > 1)
+        if duplicates:
+            raise ValueError(f"supervisor {self.id!r}: duplicate child ids {duplicates}")

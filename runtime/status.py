@@ -1,0 +1,73 @@
+"""The status board: every child's published state, readable from any thread without asking an actor."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from runtime.vocabulary import ChildState, Reason
+
+__all__ = ["ChildStatus", "StatusBoard"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChildStatus:
+    id: str
+    supervisor: str
+    state: ChildState
+    restarts: int  # automatic restarts that still count in the window
+    restarts_total: int
+    last_restart_reason: Reason | None
+    last_heartbeat: float | None  # wall-clock seconds
+    last_activity: float | None
+    started_at: float | None
+    abandoned_threads: int
+    published_at: float
+    details: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+class StatusBoard:
+    """Supervisors publish whole immutable snapshots; readers get them without locks or waits."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_supervisor: dict[str, tuple[ChildStatus, ...]] = {}
+        self._by_child: Mapping[str, ChildStatus] = {}
+        self._changed = threading.Condition(self._lock)
+        self._refs: Mapping[str, Any] = {}
+
+    def publish(
+        self, supervisor: str, statuses: tuple[ChildStatus, ...], ref: Any = None
+    ) -> None:
+        """Replace `supervisor`'s snapshot; `ref` is where to send it commands for its children."""
+        with self._lock:
+            if ref is not None:
+                self._refs = {**self._refs, supervisor: ref}
+            by_supervisor = dict(self._by_supervisor)
+            by_supervisor[supervisor] = statuses
+            self._by_supervisor = by_supervisor
+            self._by_child = {s.id: s for group in by_supervisor.values() for s in group}
+            self._changed.notify_all()
+
+    def children(self, supervisor: str | None = None) -> tuple[ChildStatus, ...]:
+        """All published children (of one supervisor, if named), in start order."""
+        by_supervisor = self._by_supervisor
+        if supervisor is not None:
+            return by_supervisor.get(supervisor, ())
+        return tuple(s for group in by_supervisor.values() for s in group)
+
+    def get(self, child_id: str) -> ChildStatus | None:
+        return self._by_child.get(child_id)
+
+    def supervisor_of(self, child_id: str) -> Any:
+        """The actor ref of the supervisor that published `child_id`, or None."""
+        status = self._by_child.get(child_id)
+        return None if status is None else self._refs.get(status.supervisor)
+
+    def wait_for(self, predicate: Any, timeout: float) -> bool:
+        """Block until `predicate(board)` holds or `timeout` real seconds pass (for tests, CLIs)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: predicate(self), timeout)

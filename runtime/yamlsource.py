@@ -1,0 +1,124 @@
+"""A YAML source keeps the line of every value and fills in `${VAR}` / `${VAR:-default}`.
+
+Validation reads `Located` values so every error can say `FILE:LINE: key.path: what is wrong`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+__all__ = ["ConfigError", "Located", "Problem", "load_yaml"]
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    line: int
+    path: str
+    message: str
+
+
+class ConfigError(Exception):
+    """One or more problems in a config file, each with its line and key path."""
+
+    def __init__(self, file: str, problems: list[Problem]) -> None:
+        self.file = file
+        self.problems = sorted(problems, key=lambda p: (p.line, p.path))
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        return "\n".join(f"{self.file}:{p.line}: {p.path or '(top)'}: {p.message}"
+                         for p in self.problems)
+
+
+@dataclass(slots=True)
+class Located:
+    """A value and where it was written. Mappings hold `Located` values, as do sequences."""
+
+    value: Any
+    line: int
+    path: str
+    key_lines: dict[str, int] = field(default_factory=dict)
+
+    def child_path(self, key: str | int) -> str:
+        if isinstance(key, int):
+            return f"{self.path}[{key}]"
+        return f"{self.path}.{key}" if self.path else key
+
+
+def load_yaml(text: str, file: str, environ: Mapping[str, str] | None = None) -> Located:
+    """Parse `text`; raises ConfigError for YAML syntax errors, duplicate keys, unset variables."""
+    env = os.environ if environ is None else environ
+    loader = yaml.SafeLoader(text)
+    problems: list[Problem] = []
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        raise ConfigError(file, [Problem(line, "", f"not valid YAML: {exc.problem}")]) from None
+    finally:
+        loader.dispose()
+    if node is None:
+        return Located({}, 1, "")
+    located = _convert(node, "", loader, env, problems)
+    if problems:
+        raise ConfigError(file, problems)
+    return located
+
+
+def _convert(node: yaml.Node, path: str, loader: yaml.SafeLoader, env: Mapping[str, str],
+             problems: list[Problem]) -> Located:
+    line = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out = Located({}, line, path)
+        for key_node, value_node in node.value:
+            key = str(loader.construct_object(key_node))
+            key_line = key_node.start_mark.line + 1
+            child_path = out.child_path(key)
+            if key in out.value:
+                problems.append(Problem(key_line, child_path,
+                                        f"duplicate key (first at line {out.key_lines[key]})"))
+                continue
+            out.key_lines[key] = key_line
+            out.value[key] = _convert(value_node, child_path, loader, env, problems)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        out = Located([], line, path)
+        for i, item in enumerate(node.value):
+            out.value.append(_convert(item, out.child_path(i), loader, env, problems))
+        return out
+    assert isinstance(node, yaml.ScalarNode)
+    if "${" in node.value:
+        try:
+            text = _substitute(node.value, env)
+        except KeyError as exc:
+            problems.append(Problem(line, path, f"environment variable {exc.args[0]} is not set "
+                                                f"(write ${{{exc.args[0]}:-default}} for a default)"))
+            return Located(None, line, path)
+        if node.style is None:  # plain scalars are typed after substitution: ${N:-3} is an int
+            tag = loader.resolve(yaml.ScalarNode, text, (True, False))
+            node = yaml.ScalarNode(tag, text, node.start_mark, node.end_mark)
+        else:
+            return Located(text, line, path)
+    return Located(loader.construct_object(node), line, path)
+
+
+def _substitute(text: str, env: Mapping[str, str]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        value = env.get(name)
+        if default is not None:  # like the shell: ${VAR:-d} also replaces an empty VAR
+            return value if value else default
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    return _VAR.sub(replace, text)

@@ -1,0 +1,501 @@
+"""Warden's configuration: `supervisor.yaml` read, defaulted and validated once, at the edge.
+
+Everything downstream takes these frozen dataclasses and never re-checks them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from runtime.backoff import Backoff
+from runtime.intensity import RestartBudget
+from runtime.units import parse_duration, parse_size
+from runtime.vocabulary import OnExhausted
+from runtime.yamlsource import ConfigError, Located, Problem, load_yaml
+
+__all__ = [
+    "BUILTIN_ADAPTERS",
+    "BrowserConfig",
+    "CanaryPolicy",
+    "Config",
+    "ConfigError",
+    "HttpConfig",
+    "Policy",
+    "SessionConfig",
+    "SimulatorConfig",
+    "WebhookConfig",
+    "load_config",
+    "parse_config",
+    "split_listen",
+]
+
+BUILTIN_ADAPTERS = frozenset({"simulator"})
+SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+ADAPTER_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+DEFAULT_SCHEDULE = (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0, 50400.0, 86400.0)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    host: str = "127.0.0.1"
+    port: int = 3001
+    token: str = ""
+    metrics_public: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class BrowserConfig:
+    executable: str = "auto"
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookConfig:
+    url: str = "http://127.0.0.1:3001/demo/webhook"
+    secret: str = "whsec_ZGVtby1zZWNyZXQtZGVtby1zZWNyZXQtZGVtbw=="
+    timeout: float = 15.0
+    schedule: tuple[float, ...] = DEFAULT_SCHEDULE
+    jitter: float = 0.2
+    keep_delivered: float = 7 * 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class CanaryPolicy:
+    interval: float = 10.0
+    timeout: float = 5.0
+    failures: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    heartbeat_interval: float = 2.0
+    heartbeat_timeout: float = 10.0
+    canary: CanaryPolicy | None = field(default_factory=CanaryPolicy)
+    activity_timeout: float | None = 1800.0
+    memory_limit: int | None = 500 * 2**20
+    budget: RestartBudget = field(default_factory=RestartBudget)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    id: str
+    adapter: str
+    url: str
+    policy_name: str
+    policy: Policy
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatorConfig:
+    host: str = "127.0.0.1"
+    port: int = 3002
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    file: str
+    state_dir: Path
+    http: HttpConfig
+    browser: BrowserConfig
+    webhook: WebhookConfig
+    policies: Mapping[str, Policy]
+    sessions: tuple[SessionConfig, ...]
+    simulator: SimulatorConfig | None
+
+
+def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate `path`; raises ConfigError naming every problem with its line."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(file, [Problem(0, "", f"cannot read: {exc.strerror}")]) from None
+    return parse_config(text, file, environ)
+
+
+def parse_config(text: str, file: str = "<config>",
+                 environ: Mapping[str, str] | None = None) -> Config:
+    root = load_yaml(text, file, environ)
+    reader = _Reader(file)
+    config = reader.config(root, Path(file).resolve().parent if file != "<config>" else Path.cwd())
+    if reader.problems or config is None:
+        raise ConfigError(file, reader.problems)
+    return config
+
+
+def split_listen(text: str) -> tuple[str, int]:
+    """`HOST:PORT` or `[V6]:PORT` into its parts; raises ValueError."""
+    match = re.match(r"^(?:\[([^\]]+)\]|([^:\[\]]+)):(\d{1,5})$", text.strip())
+    if not match:
+        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:3001, got {text!r}")
+    port = int(match.group(3))
+    if port > 65535:
+        raise ValueError(f"port {port} is out of range 0-65535")
+    return match.group(1) or match.group(2), port
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+T = TypeVar("T")
+
+
+class _Reader:
+    """Turns `Located` YAML into config dataclasses, collecting every problem on the way."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[Problem] = []
+
+    def fail(self, where: Located, message: str, path: str | None = None) -> None:
+        self.problems.append(Problem(where.line, where.path if path is None else path, message))
+
+    def mapping(self, node: Located, allowed: frozenset[str]) -> dict[str, Located] | None:
+        if not isinstance(node.value, dict):
+            self.fail(node, f"expected a mapping, got {_kind(node.value)}")
+            return None
+        for key, value in node.value.items():
+            if key not in allowed:
+                self.problems.append(Problem(
+                    node.key_lines.get(key, value.line), node.child_path(key),
+                    f"unknown key (expected one of: {', '.join(sorted(allowed))})"))
+        return dict(node.value)
+
+    def convert(self, node: Located | None, parse: Callable[[Any], T], default: T) -> T:
+        if node is None:
+            return default
+        try:
+            return parse(node.value)
+        except (ValueError, TypeError) as exc:
+            self.fail(node, str(exc))
+            return default
+
+    # --- sections -----------------------------------------------------------------------------
+
+    def config(self, root: Located, base: Path) -> Config | None:
+        top = self.mapping(root, frozenset(
+            {"state_dir", "http", "browser", "webhook", "policies", "sessions", "simulator"}))
+        if top is None:
+            return None
+        state_dir = Path(self.convert(top.get("state_dir"), _string, "var"))
+        policies = self.policies(top.get("policies"))
+        return Config(
+            file=self.file,
+            state_dir=state_dir if state_dir.is_absolute() else base / state_dir,
+            http=self.http(top.get("http")),
+            browser=self.browser(top.get("browser")),
+            webhook=self.webhook(top.get("webhook")),
+            policies=policies,
+            sessions=self.sessions(top.get("sessions"), policies),
+            simulator=self.simulator(top.get("simulator")),
+        )
+
+    def http(self, node: Located | None) -> HttpConfig:
+        if node is None:
+            return HttpConfig()
+        keys = self.mapping(node, frozenset({"listen", "token", "metrics_public"}))
+        if keys is None:
+            return HttpConfig()
+        host, port = self.convert(keys.get("listen"), lambda v: split_listen(_string(v)),
+                                  ("127.0.0.1", 3001))
+        token = self.convert(keys.get("token"), _optional_string, "")
+        if not token and not is_loopback(host):
+            self.fail(keys.get("listen") or node,
+                      f"listening on {host} (not loopback) needs http.token to be set")
+        return HttpConfig(host=host, port=port, token=token,
+                          metrics_public=self.convert(keys.get("metrics_public"), _bool, True))
+
+    def browser(self, node: Located | None) -> BrowserConfig:
+        if node is None:
+            return BrowserConfig()
+        keys = self.mapping(node, frozenset({"executable", "args"}))
+        if keys is None:
+            return BrowserConfig()
+        return BrowserConfig(
+            executable=self.convert(keys.get("executable"), _string, "auto"),
+            args=tuple(self.convert(keys.get("args"), _string_list, [])),
+        )
+
+    def webhook(self, node: Located | None) -> WebhookConfig:
+        default = WebhookConfig()
+        if node is None:
+            return default
+        keys = self.mapping(node, frozenset({"url", "secret", "timeout", "retry", "keep_delivered"}))
+        if keys is None:
+            return default
+        schedule, jitter = default.schedule, default.jitter
+        retry = keys.get("retry")
+        if retry is not None:
+            retry_keys = self.mapping(retry, frozenset({"schedule", "jitter"}))
+            if retry_keys is not None:
+                schedule = tuple(self.convert(retry_keys.get("schedule"), _durations,
+                                              list(schedule)))
+                jitter = self.convert(retry_keys.get("jitter"), _fraction, jitter)
+        return WebhookConfig(
+            url=self.convert(keys.get("url"), _http_url, default.url),
+            secret=self.convert(keys.get("secret"), _secret, default.secret),
+            timeout=self.convert(keys.get("timeout"), _positive_duration, default.timeout),
+            schedule=schedule,
+            jitter=jitter,
+            keep_delivered=self.convert(keys.get("keep_delivered"), parse_duration,
+                                        default.keep_delivered),
+        )
+
+    def policies(self, node: Located | None) -> dict[str, Policy]:
+        policies = {"default": Policy()}
+        if node is None:
+            return policies
+        if not isinstance(node.value, dict):
+            self.fail(node, f"expected a mapping of policy names, got {_kind(node.value)}")
+            return policies
+        for name, value in node.value.items():
+            policies[name] = self.policy(value)
+        return policies
+
+    def policy(self, node: Located) -> Policy:
+        base = Policy()
+        keys = self.mapping(node, frozenset(
+            {"heartbeat", "canary", "activity", "memory", "restart", "on_exhausted"}))
+        if keys is None:
+            return base
+        hb_interval, hb_timeout = base.heartbeat_interval, base.heartbeat_timeout
+        if (hb := self.section(keys.get("heartbeat"), {"interval", "timeout"}, allow_off=False)):
+            hb_interval = self.convert(hb.get("interval"), _positive_duration, hb_interval)
+            hb_timeout = self.convert(hb.get("timeout"), _positive_duration, hb_timeout)
+            if hb_timeout <= hb_interval:
+                self.fail(hb.get("timeout") or keys["heartbeat"],
+                          "must be longer than heartbeat.interval")
+        canary = base.canary
+        node_canary = keys.get("canary")
+        if _is_off(node_canary):
+            canary = None
+        elif (cn := self.section(node_canary, {"interval", "timeout", "failures"})):
+            assert canary is not None
+            canary = CanaryPolicy(
+                interval=self.convert(cn.get("interval"), _positive_duration, canary.interval),
+                timeout=self.convert(cn.get("timeout"), _positive_duration, canary.timeout),
+                failures=self.convert(cn.get("failures"), _positive_int, canary.failures),
+            )
+        activity = base.activity_timeout
+        if _is_off(keys.get("activity")):
+            activity = None
+        elif (act := self.section(keys.get("activity"), {"timeout"})):
+            activity = self.convert(act.get("timeout"), _positive_duration, activity)
+        memory = base.memory_limit
+        if _is_off(keys.get("memory")):
+            memory = None
+        elif (mem := self.section(keys.get("memory"), {"limit"})):
+            memory = self.convert(mem.get("limit"), parse_size, memory)
+        return Policy(
+            heartbeat_interval=hb_interval,
+            heartbeat_timeout=hb_timeout,
+            canary=canary,
+            activity_timeout=activity,
+            memory_limit=memory,
+            budget=self.budget(keys.get("restart"), keys.get("on_exhausted")),
+        )
+
+    def budget(self, node: Located | None, on_exhausted: Located | None) -> RestartBudget:
+        base = RestartBudget()
+        exhausted = self.convert(on_exhausted, OnExhausted, base.on_exhausted)
+        keys = self.section(node, {"max_restarts", "window", "backoff", "reset_after"},
+                            allow_off=False)
+        if not keys:
+            return RestartBudget(on_exhausted=exhausted)
+        backoff = base.backoff
+        if (bk := self.section(keys.get("backoff"), {"initial", "factor", "max", "jitter"},
+                               allow_off=False)):
+            backoff = Backoff(
+                initial=self.convert(bk.get("initial"), parse_duration, backoff.initial),
+                factor=self.convert(bk.get("factor"), _factor, backoff.factor),
+                max=self.convert(bk.get("max"), parse_duration, backoff.max),
+                jitter=self.convert(bk.get("jitter"), _fraction, backoff.jitter),
+            )
+        return RestartBudget(
+            max_restarts=self.convert(keys.get("max_restarts"), _non_negative_int,
+                                      base.max_restarts),
+            window=self.convert(keys.get("window"), _positive_duration, base.window),
+            backoff=backoff,
+            reset_after=self.convert(keys.get("reset_after"), _positive_duration,
+                                     base.reset_after),
+            on_exhausted=exhausted,
+        )
+
+    def section(self, node: Located | None, allowed: set[str],
+                allow_off: bool = True) -> dict[str, Located] | None:
+        if node is None:
+            return None
+        if _is_off(node) and not allow_off:
+            self.fail(node, "cannot be off")
+            return None
+        return self.mapping(node, frozenset(allowed))
+
+    def sessions(self, node: Located | None,
+                 policies: Mapping[str, Policy]) -> tuple[SessionConfig, ...]:
+        if node is None:
+            return ()
+        if not isinstance(node.value, list):
+            self.fail(node, f"expected a list of sessions, got {_kind(node.value)}")
+            return ()
+        seen: dict[str, int] = {}
+        sessions = []
+        for item in node.value:
+            keys = self.mapping(item, frozenset({"id", "adapter", "url", "policy"}))
+            if keys is None:
+                continue
+            if "id" not in keys:
+                self.fail(item, "missing key: id")
+                continue
+            session_id = self.convert(keys["id"], _session_id, "")
+            if session_id in seen:
+                self.fail(keys["id"], f"duplicate session id {session_id!r} "
+                                      f"(first at line {seen[session_id]})")
+            seen.setdefault(session_id, keys["id"].line)
+            adapter = self.convert(keys.get("adapter"), _adapter, "simulator")
+            if "url" not in keys:
+                self.fail(item, "missing key: url")
+            url = self.convert(keys.get("url"), _http_url, "")
+            policy_name = self.convert(keys.get("policy"), _string, "default")
+            if policy_name not in policies:
+                self.fail(keys["policy"], f"unknown policy {policy_name!r} "
+                                          f"(defined: {', '.join(sorted(policies))})")
+            sessions.append(SessionConfig(session_id, adapter, url, policy_name,
+                                          policies.get(policy_name, Policy())))
+        return tuple(sessions)
+
+    def simulator(self, node: Located | None) -> SimulatorConfig | None:
+        if node is None:
+            return None
+        keys = self.mapping(node, frozenset({"listen"}))
+        if keys is None:
+            return None
+        host, port = self.convert(keys.get("listen"), lambda v: split_listen(_string(v)),
+                                  ("127.0.0.1", 3002))
+        if not is_loopback(host):
+            self.fail(keys.get("listen") or node, "the simulator listens on loopback only")
+        return SimulatorConfig(host, port)
+
+
+def _kind(value: object) -> str:
+    return {dict: "a mapping", list: "a list", type(None): "nothing"}.get(
+        type(value), f"{type(value).__name__} {value!r}")
+
+
+def _is_off(node: Located | None) -> bool:
+    return node is not None and (node.value is False or node.value == "off")
+
+
+def _string(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"expected a non-empty string, got {_kind(value)}")
+    return value
+
+
+def _optional_string(value: object) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {_kind(value)}")
+    return value
+
+
+def _string_list(value: object) -> list[str]:
+    if not isinstance(value, list):
+        raise ValueError(f"expected a list of strings, got {_kind(value)}")
+    items = [v.value for v in value]
+    if not all(isinstance(i, str) for i in items):
+        raise ValueError("expected a list of strings")
+    return items
+
+
+def _durations(value: object) -> list[float]:
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"expected a non-empty list of durations, got {_kind(value)}")
+    return [parse_duration(v.value) for v in value]
+
+
+def _bool(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {_kind(value)}")
+    return value
+
+
+def _positive_int(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"expected a whole number of at least 1, got {_kind(value)}")
+    return value
+
+
+def _non_negative_int(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"expected a whole number of at least 0, got {_kind(value)}")
+    return value
+
+
+def _fraction(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+        raise ValueError(f"expected a number from 0 up to (not including) 1, got {_kind(value)}")
+    return float(value)
+
+
+def _factor(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 1:
+        raise ValueError(f"expected a number of at least 1, got {_kind(value)}")
+    return float(value)
+
+
+def _positive_duration(value: object) -> float:
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError(f"must be longer than 0, got {value!r}")
+    return seconds
+
+
+def _session_id(value: object) -> str:
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or not SESSION_ID.match(text):
+        raise ValueError(f"expected 1-64 of A-Z a-z 0-9 _ -, got {value!r}")
+    return text
+
+
+def _adapter(value: object) -> str:
+    text = _string(value)
+    if text not in BUILTIN_ADAPTERS and not ADAPTER_PATH.match(text):
+        raise ValueError(f"unknown adapter {text!r} (built-in: {', '.join(sorted(BUILTIN_ADAPTERS))};"
+                         " or 'package.module:Class')")
+    return text
+
+
+def _http_url(value: object) -> str:
+    text = _string(value)
+    if not re.match(r"^https?://[^\s/]+(/\S*)?$", text):
+        raise ValueError(f"expected an http:// or https:// URL, got {text!r}")
+    return text
+
+
+def _secret(value: object) -> str:
+    text = _string(value)
+    if text.startswith("whsec_"):
+        try:
+            key = base64.b64decode(text.removeprefix("whsec_"), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("a whsec_ secret must be followed by base64 (e.g. whsec_"
+                             "ZGVtby1zZWNyZXQ=); the value given is not valid base64") from None
+        if len(key) < 16:
+            raise ValueError(f"the whsec_ key decodes to {len(key)} bytes; use at least 16")
+    elif len(text) < 16:
+        raise ValueError(f"a secret must be at least 16 characters, got {len(text)}")
+    return text
