@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import traceback
 from types import TracebackType
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pykka
 
@@ -15,7 +15,8 @@ __all__ = ["SupervisedActor"]
 
 
 class SupervisedActor(pykka.ThreadingActor):
-    """Base class for children. Subclasses override `started()` and `stopped()`, not pykka's hooks.
+    """Base class for children. Subclasses override `started()`, `receive()` and `stopped()`,
+    not pykka's hooks.
 
     pykka ends an actor three ways, and each is reported once through the context:
     an exception in `on_start` (no `on_failure`, no `on_stop`), an exception in a `tell`
@@ -34,6 +35,10 @@ class SupervisedActor(pykka.ThreadingActor):
     def started(self) -> None:
         """Set up; runs on the actor's thread. An exception here is a crash."""
 
+    def receive(self, message: Any) -> Any:
+        """Handle one message (what pykka calls `on_receive`); an exception here is a crash."""
+        return super().on_receive(message)
+
     def stopped(self) -> None:
         """Free resources; runs once on the actor's thread however the actor ends."""
 
@@ -44,6 +49,10 @@ class SupervisedActor(pykka.ThreadingActor):
         except Exception as exc:
             self._end(abnormal=True, error=_describe(exc))
             raise
+
+    def on_receive(self, message: Any) -> Any:
+        self.ctx.messages += 1
+        return self.receive(message)
 
     def on_failure(
         self,

@@ -50,6 +50,7 @@ class ChildContext:
         self._kill_hooks: list[Callable[[], None]] = []
         self._details: MappingProxyType[str, Any] = MappingProxyType({})
         self.thread: threading.Thread | None = None
+        self.messages = 0  # messages handled; written only by the child's own thread
 
     # --- reports, from the child -------------------------------------------------------------
 

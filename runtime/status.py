@@ -27,6 +27,8 @@ class ChildStatus:
     abandoned_threads: int
     published_at: float
     details: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    mailbox_size: int = 0  # messages waiting in the child's actor inbox
+    messages: int = 0  # messages the current incarnation has handled
 
 
 class StatusBoard:

@@ -122,7 +122,6 @@ class Supervisor(SupervisedActor):
         self.board = board
         self.clock = ctx.clock
         self.scheduler = ctx.scheduler
-        self.messages_handled = 0
         self._rng = rng or random.Random()
         self._order = [c.id for c in spec.children]
         self._children = {c.id: _Child(c) for c in spec.children}
@@ -196,8 +195,7 @@ class Supervisor(SupervisedActor):
             child.batch = None
         self._publish()
 
-    def on_receive(self, message: Any) -> Any:
-        self.messages_handled += 1
+    def receive(self, message: Any) -> Any:
         match message:
             case Heartbeat(child_id=child_id, incarnation=incarnation):
                 child = self._children.get(child_id)
@@ -240,7 +238,7 @@ class Supervisor(SupervisedActor):
             case StartChild(child_id=child_id):
                 self._manual_restart(child_id, only_if_down=True)
             case _:
-                return super().on_receive(message)
+                return super().receive(message)
         return None
 
     # --- reports from children -----------------------------------------------------------------
@@ -563,6 +561,8 @@ class Supervisor(SupervisedActor):
                 abandoned_threads=c.abandoned,
                 published_at=now + wall_offset,
                 details=c.ctx.details if c.ctx is not None else {},
+                mailbox_size=c.ref.actor_inbox.qsize() if c.ref is not None else 0,
+                messages=c.ctx.messages if c.ctx is not None else 0,
             )
             for c in self._order_records()
         )
