@@ -1,0 +1,60 @@
+"""Lifecycle webhooks: the supervision events of sessions, turned into outbox events.
+
+One event vocabulary (runtime.vocabulary.EventName) maps to the webhook types of SPEC §5.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from runtime.events import LifecycleEvent
+from runtime.vocabulary import EventName
+
+__all__ = ["LifecycleWebhooks", "webhook_for"]
+
+logger = logging.getLogger(__name__)
+
+
+class Appender(Protocol):
+    def append(self, session_id: str, type: str, data: Mapping[str, Any],
+               at: float | None = None) -> Any: ...
+
+
+def webhook_for(event: LifecycleEvent) -> tuple[str, dict[str, Any]] | None:
+    """The webhook type and data for a session's lifecycle event, or None if it has none."""
+    match event.name:
+        case EventName.CHILD_HEALTHY:
+            return "session.started", {}
+        case EventName.RESTART_SCHEDULED:
+            return "session.restarting", {
+                "reason": str(event.reason), "attempt": event.attempt,
+                "delay_seconds": round(event.delay or 0.0, 3), "detail": event.detail}
+        case EventName.CHILD_RECOVERED:
+            return "session.recovered", {
+                "reason": None if event.reason is None else str(event.reason),
+                "recovery_seconds": round(event.recovery_seconds or 0.0, 3)}
+        case EventName.REACHED_MAX_RESTARTS:
+            return "session.health_failed", {"reason": str(event.reason), "detail": event.detail}
+        case EventName.AUTH_REQUIRED:
+            return "session.auth_required", {"detail": event.detail}
+        case EventName.CHILD_STOPPED:
+            return "session.stopped", {}
+    return None
+
+
+class LifecycleWebhooks:
+    """An EventBus subscriber that appends a webhook for each event of `supervisor`'s children."""
+
+    def __init__(self, outbox: Appender, supervisor: str = "sessions") -> None:
+        self.outbox = outbox
+        self.supervisor = supervisor
+
+    def __call__(self, event: LifecycleEvent) -> None:
+        if event.supervisor != self.supervisor:
+            return
+        webhook = webhook_for(event)
+        if webhook is not None:
+            type_, data = webhook
+            self.outbox.append(event.child, type_, data, event.at)

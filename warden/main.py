@@ -1,0 +1,153 @@
+"""`warden run`: one Warden process — outbox, simulator, supervision tree, signals, systemd.
+
+SIGTERM or SIGINT stops the tree in reverse order and exits 0 (1 if the root had failed);
+a second signal kills the browsers and exits at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from actors.browser import ExecutableNotFound, kill_leftovers, resolve_executable
+from actors.lifecycle import LifecycleWebhooks
+from runtime.app import Runtime
+from runtime.events import EventBus
+from runtime.spec import ChildSpec, Liveness
+from runtime.status import StatusBoard
+from warden import systemd
+from warden.config import Config, ConfigError, load_config
+from warden.logs import configure_logging
+from warden.tree import ROOT_BUDGET, TreeParts, build_tree
+
+__all__ = ["Warden", "run"]
+
+logger = logging.getLogger("warden")
+
+
+class Warden:
+    """Everything one `warden run` owns, started in dependency order and stopped in reverse."""
+
+    def __init__(self, config: Config, executable: str) -> None:
+        self.config = config
+        self.executable = executable
+        self.events = EventBus()
+        self.board = StatusBoard()
+        self.registry = CollectorRegistry()
+        self.runtime: Runtime | None = None
+        self.outbox: Any = None
+        self.simulator: Any = None
+
+    def start(self) -> Runtime:
+        from actors.front import FrontActor, FrontDeps
+        from actors.outbox import Outbox
+        from actors.webhook import WebhookActor
+        from warden.metrics import Metrics
+
+        config = self.config
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        kill_leftovers(config.state_dir / "profiles")
+        self.outbox = outbox = Outbox(config.state_dir / "outbox.sqlite3")
+        if config.simulator is not None:
+            from simulator.app import SimulatorServer
+
+            self.simulator = SimulatorServer(config.simulator.host, config.simulator.port)
+            self.simulator.start()
+            logger.info("simulator listening on %s", self.simulator.url)
+        metrics = Metrics(self.registry, board=self.board, events=self.events, outbox=outbox)
+        self.events.subscribe(LifecycleWebhooks(outbox))
+        webhook = ChildSpec(
+            id="webhook",
+            start=lambda ctx: WebhookActor.start(ctx, outbox, config.webhook, metrics),
+            budget=ROOT_BUDGET,
+            liveness=Liveness(heartbeat_timeout=config.webhook.timeout + 10.0),
+        )
+        deps = FrontDeps.build(config=config, board=self.board, events=self.events,
+                               control=self, outbox=outbox, registry=self.registry,
+                               root_running=lambda: self.runtime is not None and self.runtime.running)
+        front = ChildSpec(id="front", start=lambda ctx: FrontActor.start(ctx, config.http, deps),
+                          budget=ROOT_BUDGET, liveness=Liveness(heartbeat_timeout=10.0))
+        spec = build_tree(config, TreeParts(
+            executable=self.executable, inbound=outbox, events=self.events, board=self.board,
+            webhook=webhook, front=front))
+        self.runtime = Runtime(spec, events=self.events, board=self.board).start()
+        return self.runtime
+
+    # control, for the HTTP front: by session id, answered at once
+    def restart(self, child_id: str) -> bool:
+        return self.runtime is not None and self.runtime.restart(child_id)
+
+    def stop_child(self, child_id: str) -> bool:
+        return self.runtime is not None and self.runtime.stop_child(child_id)
+
+    def start_child(self, child_id: str) -> bool:
+        return self.runtime is not None and self.runtime.start_child(child_id)
+
+    def stop(self) -> int:
+        code = self.runtime.stop() if self.runtime is not None else 0
+        if self.outbox is not None:
+            self.outbox.close()
+        if self.simulator is not None:
+            self.simulator.stop()
+        return code
+
+    def kill_browsers(self) -> None:
+        kill_leftovers(self.config.state_dir / "profiles")
+
+
+def run(config_path: str, *, log_format: str = "text", log_level: str = "INFO") -> int:
+    configure_logging(log_format, log_level)
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        print(exc.render(), file=sys.stderr)
+        return 2
+    try:
+        executable = resolve_executable(config.browser.executable) if config.sessions else ""
+    except ExecutableNotFound as exc:
+        print(f"{config_path}: {exc}", file=sys.stderr)
+        return 2
+
+    stop = threading.Event()
+    signals = 0
+    warden = Warden(config, executable)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            logger.info("%s: stopping (send it again to force)", signal.Signals(signum).name)
+            stop.set()
+        else:
+            logger.warning("second signal: killing browsers and exiting now")
+            warden.kill_browsers()
+            os._exit(1)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        runtime = warden.start()
+    except Exception as exc:
+        logger.exception("could not start: %s", exc)
+        warden.stop()
+        return 1
+    logger.info("warden running: %d sessions, http://%s:%d/", len(config.sessions),
+                config.http.host, config.http.port)
+    systemd.notify("READY=1")
+    ping = systemd.watchdog_interval()
+    while not stop.wait(ping or 1.0):
+        if not runtime.running:
+            break
+        if ping is not None:
+            systemd.notify("WATCHDOG=1")
+    systemd.notify("STOPPING=1")
+    code = warden.stop()
+    logger.info("warden stopped (exit %d)", code)
+    return code
