@@ -37,6 +37,8 @@ DEFAULT_ARGS = (
     "--disable-sync",
     "--no-first-run",
     "--disable-dev-shm-usage",
+    "--disable-breakpad",  # no crashpad handler processes (they linger as zombies after a kill)
+    "--disable-crash-reporter",
 )
 PROFILE_LOCKS = ("SingletonLock", "SingletonSocket", "SingletonCookie")
 
