@@ -1,0 +1,55 @@
+"""Supervision events of sessions become the webhook types of SPEC §5."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from actors.lifecycle import LifecycleWebhooks
+from runtime.events import LifecycleEvent
+from runtime.vocabulary import EventName, Reason
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.appended: list[tuple[str, str, dict[str, Any], float | None]] = []
+
+    def append(self, session_id: str, type: str, data: Mapping[str, Any],
+               at: float | None = None) -> None:
+        self.appended.append((session_id, type, dict(data), at))
+
+
+def event(name: EventName, supervisor: str = "sessions", **fields: Any) -> LifecycleEvent:
+    return LifecycleEvent(name=name, supervisor=supervisor, child="acct-1", at=1800.0, **fields)
+
+
+def test_restart_cycle_becomes_restarting_then_recovered() -> None:
+    outbox = Recorder()
+    hooks = LifecycleWebhooks(outbox)
+    hooks(event(EventName.RESTART_SCHEDULED, reason=Reason.CANARY, attempt=2, delay=2.1234))
+    hooks(event(EventName.CHILD_RECOVERED, reason=Reason.CANARY, recovery_seconds=3.5))
+    assert [(s, t) for s, t, _, _ in outbox.appended] == [
+        ("acct-1", "session.restarting"), ("acct-1", "session.recovered")]
+    assert outbox.appended[0][2] | {"detail": ""} == {
+        "reason": "canary", "attempt": 2, "delay_seconds": 2.123, "detail": ""}
+    assert outbox.appended[0][3] == 1800.0
+
+
+def test_every_session_webhook_type_has_its_event() -> None:
+    outbox = Recorder()
+    hooks = LifecycleWebhooks(outbox)
+    for name in (EventName.CHILD_HEALTHY, EventName.REACHED_MAX_RESTARTS,
+                 EventName.AUTH_REQUIRED, EventName.CHILD_STOPPED):
+        hooks(event(name, reason=Reason.CANARY))
+    assert [t for _, t, _, _ in outbox.appended] == [
+        "session.started", "session.health_failed", "session.auth_required", "session.stopped"]
+
+
+def test_events_of_other_supervisors_and_internal_events_send_nothing() -> None:
+    outbox = Recorder()
+    hooks = LifecycleWebhooks(outbox)
+    hooks(event(EventName.RESTART_SCHEDULED, supervisor="root", reason=Reason.CRASH, attempt=1,
+                delay=1.0))
+    hooks(event(EventName.CHILD_STARTED))
+    hooks(event(EventName.CHILD_KILLED))
+    assert outbox.appended == []
