@@ -53,7 +53,8 @@ def resolve_executable(setting: str) -> str:
         if not (os.path.isfile(setting) and os.access(setting, os.X_OK)):
             raise ExecutableNotFound(f"browser.executable: {setting} is not an executable file")
         return setting
-    cache = os.environ.get("PLAYWRIGHT_BROWSERS_PATH") or os.path.expanduser("~/.cache/ms-playwright")
+    cache = (os.environ.get("PLAYWRIGHT_BROWSERS_PATH")
+             or os.path.expanduser("~/.cache/ms-playwright"))
     own = sorted(glob.glob(os.path.join(cache, "chromium-*/chrome-linux*/chrome")), reverse=True)
     candidates = [*own, "/usr/bin/chromium", *filter(None, (shutil.which("chromium"),
                                                            shutil.which("chromium-browser")))]

@@ -233,7 +233,8 @@ class _Reader:
         default = WebhookConfig()
         if node is None:
             return default
-        keys = self.mapping(node, frozenset({"url", "secret", "timeout", "retry", "keep_delivered"}))
+        keys = self.mapping(node, frozenset(
+            {"url", "secret", "timeout", "retry", "keep_delivered"}))
         if keys is None:
             return default
         schedule, jitter = default.schedule, default.jitter
@@ -474,8 +475,9 @@ def _session_id(value: object) -> str:
 def _adapter(value: object) -> str:
     text = _string(value)
     if text not in BUILTIN_ADAPTERS and not ADAPTER_PATH.match(text):
-        raise ValueError(f"unknown adapter {text!r} (built-in: {', '.join(sorted(BUILTIN_ADAPTERS))};"
-                         " or 'package.module:Class')")
+        builtin = ", ".join(sorted(BUILTIN_ADAPTERS))
+        raise ValueError(
+            f"unknown adapter {text!r} (built-in: {builtin}; or 'package.module:Class')")
     return text
 
 

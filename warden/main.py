@@ -71,7 +71,7 @@ class Warden:
         )
         deps = FrontDeps.build(config=config, board=self.board, events=self.events,
                                control=self, outbox=outbox, registry=self.registry,
-                               root_running=lambda: self.runtime is not None and self.runtime.running)
+                               root_running=self.running)
         front = ChildSpec(id="front", start=lambda ctx: FrontActor.start(ctx, config.http, deps),
                           budget=ROOT_BUDGET, liveness=Liveness(heartbeat_timeout=10.0))
         spec = build_tree(config, TreeParts(
@@ -79,6 +79,9 @@ class Warden:
             webhook=webhook, front=front))
         self.runtime = Runtime(spec, events=self.events, board=self.board).start()
         return self.runtime
+
+    def running(self) -> bool:
+        return self.runtime is not None and self.runtime.running
 
     # control, for the HTTP front: by session id, answered at once
     def restart(self, child_id: str) -> bool:

@@ -1,4 +1,4 @@
-"""systemd notification: READY=1 once the tree runs, WATCHDOG=1 while the root supervisor is healthy.
+"""systemd notification: READY=1 once the tree runs, WATCHDOG=1 while the root runs.
 
 The protocol is one datagram to $NOTIFY_SOCKET (sd_notify(3)); without that variable it is a no-op.
 """

@@ -67,7 +67,8 @@ def test_resolve_executable_refuses_a_path_that_is_not_executable(tmp_path: Path
     assert resolve_executable(CHROMIUM) == CHROMIUM
 
 
-def test_tree_is_found_by_profile_and_measured(chromium: tuple[subprocess.Popen[bytes], Path]) -> None:
+def test_tree_is_found_by_profile_and_measured(
+        chromium: tuple[subprocess.Popen[bytes], Path]) -> None:
     proc, profile = chromium
     tree = BrowserTree.find(profile)
     assert tree is not None and tree.pid == proc.pid
@@ -76,7 +77,8 @@ def test_tree_is_found_by_profile_and_measured(chromium: tuple[subprocess.Popen[
     assert BrowserTree.find(profile.parent / "other") is None
 
 
-def test_kill_ends_every_process_of_the_tree(chromium: tuple[subprocess.Popen[bytes], Path]) -> None:
+def test_kill_ends_every_process_of_the_tree(
+        chromium: tuple[subprocess.Popen[bytes], Path]) -> None:
     proc, profile = chromium
     tree = BrowserTree.find(profile)
     assert tree is not None

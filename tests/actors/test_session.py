@@ -1,0 +1,303 @@
+"""Browser sessions against real Chromium and the chat simulator: every way a session dies is
+detected and recovered, with nothing lost and nothing left running."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from actors.adapters.simulator import SimulatorAdapter
+from actors.browser import DEFAULT_ARGS, resolve_executable
+from actors.session import BrowserSession, SessionSettings
+from runtime import (
+    Backoff,
+    ChildSpec,
+    EventBus,
+    LifecycleEvent,
+    Liveness,
+    RestartBudget,
+    Runtime,
+    StatusBoard,
+    SupervisorSpec,
+)
+from simulator.app import SimulatorServer
+from warden.config import CanaryPolicy, Policy
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = resolve_executable("auto")
+
+# Fast enough for tests, same shape as the default policy.
+FAST = Policy(
+    heartbeat_interval=0.5,
+    heartbeat_timeout=4.0,
+    canary=CanaryPolicy(interval=1.0, timeout=1.0, failures=2),
+    activity_timeout=None,
+    memory_limit=None,
+    budget=RestartBudget(max_restarts=3, window=600.0,
+                         backoff=Backoff(initial=0.2, factor=2.0, max=2.0, jitter=0.2)),
+)
+
+
+class Recorder:
+    """Stands in for the outbox: records accepted events; can be told to refuse."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.events: list[tuple[str, str, dict[str, Any]]] = []
+
+    def append(self, session_id: str, type: str, data: Mapping[str, Any],
+               at: float | None = None) -> None:
+        with self.lock:
+            self.events.append((session_id, type, dict(data)))
+
+    def bodies(self, session_id: str) -> list[str]:
+        with self.lock:
+            return [d["body"] for s, t, d in self.events
+                    if s == session_id and t == "message.received"]
+
+
+@dataclass
+class Harness:
+    sim: SimulatorServer
+    runtime: Runtime
+    inbound: Recorder
+    lifecycle: list[LifecycleEvent] = field(default_factory=list)
+
+    def status(self, session: str) -> Any:
+        return self.runtime.board.get(session)
+
+    def wait(self, predicate: Any, timeout: float = 30.0) -> None:
+        if not self.runtime.board.wait_for(lambda b: predicate(), timeout):
+            seen = [(s.id, s.state, s.restarts_total, s.last_restart_reason)
+                    for s in self.runtime.board.children()]
+            raise AssertionError(f"timed out after {timeout}s: {seen}")
+
+    def healthy(self, session: str, restarts_total: int | None = None) -> None:
+        def ok() -> bool:
+            s = self.status(session)
+            return (s is not None and s.state == "healthy"
+                    and (restarts_total is None or s.restarts_total == restarts_total))
+        self.wait(ok)
+
+    def sim_call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        request = urllib.request.Request(
+            self.sim.url + path, method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or b"null")
+
+    def push(self, session: str, body: str) -> None:
+        self.sim_call("POST", f"/sim/{session}/messages", {"from": "alice", "body": body})
+
+    def fault(self, session: str, mode: str, sticky: bool = False) -> None:
+        self.sim_call("POST", f"/sim/{session}/fault", {"mode": mode, "sticky": sticky})
+
+    def restarts(self, session: str) -> list[LifecycleEvent]:
+        return [e for e in self.lifecycle
+                if e.child == session and e.name == "restart_scheduled"]
+
+
+def session_child(sim: SimulatorServer, state: Path, session: str, policy: Policy,
+                  inbound: Recorder) -> ChildSpec:
+    settings = SessionSettings(
+        id=session, url=f"{sim.url}/chat/{session}", adapter=SimulatorAdapter,
+        adapter_name="simulator", policy=policy, profile_dir=state / "profiles" / session,
+        executable=CHROMIUM, args=DEFAULT_ARGS)
+    return ChildSpec(
+        id=session, start=lambda ctx: BrowserSession.start(ctx, settings, inbound),
+        shutdown_timeout=3.0, budget=policy.budget,
+        liveness=Liveness(heartbeat_timeout=policy.heartbeat_timeout,
+                          activity_timeout=policy.activity_timeout))
+
+
+@pytest.fixture
+def make_harness(tmp_path: Path) -> Iterator[Any]:
+    started: list[Harness] = []
+
+    def make(sessions: dict[str, Policy]) -> Harness:
+        sim = SimulatorServer("127.0.0.1", 0)
+        sim.start()
+        inbound = Recorder()
+        events = EventBus()
+        spec = SupervisorSpec("sessions", tuple(
+            session_child(sim, tmp_path, s, p, inbound) for s, p in sessions.items()), tick=0.1)
+        runtime = Runtime(spec, events=events, board=StatusBoard())
+        harness = Harness(sim, runtime, inbound)
+        events.subscribe(harness.lifecycle.append)
+        started.append(harness)
+        runtime.start()
+        return harness
+
+    yield make
+    for harness in started:
+        harness.runtime.stop()
+        harness.sim.stop()
+
+
+def browser_processes() -> list[psutil.Process]:
+    """Live (not zombie) Chromium and Playwright-driver processes that are ours."""
+    out = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                out.append(proc)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+def renderers_of(pid: int) -> list[int]:
+    """Every renderer of a browser: the page's is among them (which one is not exposed)."""
+    found = [p.pid for p in psutil.Process(pid).children(recursive=True)
+             if "--type=renderer" in p.cmdline()]
+    assert found, "no renderer found"
+    return found
+
+
+def test_inbound_messages_are_accepted_in_order_and_acked_after_acceptance(
+        make_harness: Any) -> None:
+    h = make_harness({"acct-1": FAST})
+    h.healthy("acct-1")
+    for i in range(5):
+        h.push("acct-1", f"hello {i}")
+    h.wait(lambda: len(h.inbound.bodies("acct-1")) == 5)
+    assert h.inbound.bodies("acct-1") == [f"hello {i}" for i in range(5)]
+    h.wait(lambda: h.sim_call("GET", "/sim/acct-1")["acked"] >= 5)
+    assert h.status("acct-1").details["events_total"] == 5
+    assert h.status("acct-1").details["browser_pid"] is not None
+
+
+def test_silent_session_is_restarted_by_the_canary_and_loses_nothing(make_harness: Any) -> None:
+    h = make_harness({"acct-1": FAST})
+    h.healthy("acct-1")
+    h.fault("acct-1", "silent")
+    h.push("acct-1", "sent during the silence")
+    h.wait(lambda: h.status("acct-1").restarts_total == 1)
+    assert [e.reason for e in h.restarts("acct-1")] == ["canary"]
+    h.healthy("acct-1")
+    h.wait(lambda: "sent during the silence" in h.inbound.bodies("acct-1"))
+
+
+def test_hung_page_is_killed_and_replaced_on_missed_heartbeats(make_harness: Any) -> None:
+    h = make_harness({"acct-1": replace(FAST, canary=None)})
+    h.healthy("acct-1")
+    old_pid = h.status("acct-1").details["browser_pid"]
+    h.fault("acct-1", "hang")
+    h.wait(lambda: h.status("acct-1").restarts_total == 1)
+    assert [e.reason for e in h.restarts("acct-1")] == ["heartbeat"]
+    h.healthy("acct-1")
+    assert not psutil.pid_exists(old_pid) or psutil.Process(old_pid).status() == "zombie"
+    assert h.status("acct-1").details["browser_pid"] != old_pid
+    assert h.status("acct-1").abandoned_threads == 0
+
+
+@pytest.mark.parametrize("victim", ["main", "renderer"])
+def test_kill_9_of_the_browser_is_a_crash(make_harness: Any, victim: str) -> None:
+    h = make_harness({"acct-1": FAST})
+    h.healthy("acct-1")
+    pid = h.status("acct-1").details["browser_pid"]
+    for target in [pid] if victim == "main" else renderers_of(pid):
+        os.kill(target, signal.SIGKILL)
+    h.wait(lambda: h.status("acct-1").restarts_total == 1, timeout=10)
+    assert [e.reason for e in h.restarts("acct-1")] == ["crash"]
+    h.healthy("acct-1")
+    h.push("acct-1", "after the crash")
+    h.wait(lambda: "after the crash" in h.inbound.bodies("acct-1"))
+
+
+def test_leaking_page_is_restarted_over_its_memory_limit(make_harness: Any) -> None:
+    policy = replace(FAST, canary=None, memory_limit=700 * 2**20)
+    h = make_harness({"acct-1": policy})
+    h.healthy("acct-1")
+    h.wait(lambda: h.status("acct-1").details.get("memory_bytes") is not None)
+    assert h.status("acct-1").details["memory_bytes"] < policy.memory_limit
+    h.fault("acct-1", "leak")
+    h.wait(lambda: h.status("acct-1").restarts_total == 1, timeout=60)
+    assert [e.reason for e in h.restarts("acct-1")] == ["memory"]
+    h.healthy("acct-1")
+
+
+def test_logout_needs_an_operator_not_a_restart(make_harness: Any) -> None:
+    h = make_harness({"acct-1": FAST})
+    h.healthy("acct-1")
+    h.fault("acct-1", "logout")
+    h.wait(lambda: h.status("acct-1").state == "auth_required")
+    assert [e.name for e in h.lifecycle if e.name == "auth_required"] == ["auth_required"]
+    h.sim_call("POST", "/sim/acct-1/login")
+    h.healthy("acct-1")
+    h.push("acct-1", "back again")
+    h.wait(lambda: "back again" in h.inbound.bodies("acct-1"))
+    assert h.status("acct-1").restarts_total == 0
+    assert h.restarts("acct-1") == []
+
+
+def test_sticky_silence_exhausts_the_budget_while_a_sibling_keeps_receiving(
+        make_harness: Any) -> None:
+    h = make_harness({"acct-1": FAST, "acct-2": FAST})
+    h.healthy("acct-1")
+    h.healthy("acct-2")
+    h.fault("acct-1", "silent", sticky=True)
+    h.wait(lambda: h.status("acct-1").state == "failed", timeout=90)
+    restarts = h.restarts("acct-1")
+    assert [e.reason for e in restarts] == ["canary"] * 3
+    assert [e.attempt for e in restarts] == [1, 2, 3]
+    assert [e.name for e in h.lifecycle if e.child == "acct-1"].count("reached_max_restarts") == 1
+    h.push("acct-2", "sibling still hears")
+    h.wait(lambda: "sibling still hears" in h.inbound.bodies("acct-2"))
+    assert h.status("acct-2").restarts_total == 0
+    # A manual start begins a fresh budget once the cause is gone.
+    h.fault("acct-1", "none")
+    h.runtime.start_child("acct-1")
+    h.healthy("acct-1")
+    assert h.status("acct-1").restarts == 0
+
+
+def test_quiet_session_with_a_passing_canary_is_never_restarted(make_harness: Any) -> None:
+    h = make_harness({"acct-1": replace(FAST, activity_timeout=3.0)})
+    h.healthy("acct-1")
+    echoes: list[float] = []
+
+    def more_echoes() -> bool:
+        last = h.status("acct-1").details.get("last_canary")
+        if last is not None and (not echoes or last != echoes[-1]):
+            echoes.append(last)
+        return len(echoes) >= 6
+
+    h.wait(more_echoes, timeout=30)  # six canary periods, twice the activity timeout
+    assert h.status("acct-1").restarts_total == 0
+    assert h.restarts("acct-1") == []
+
+
+def test_twenty_restart_cycles_leave_no_process_thread_or_lock(make_harness: Any,
+                                                               tmp_path: Path) -> None:
+    threads_before = set(threading.enumerate())
+    h = make_harness({"acct-1": FAST})
+    h.healthy("acct-1")
+    for cycle in range(1, 21):
+        h.runtime.restart("acct-1")
+        h.healthy("acct-1", restarts_total=cycle)
+    assert len(browser_processes()) <= 12  # one browser tree and its driver
+    h.runtime.stop()
+    assert h.runtime.board.wait_for(
+        lambda b: all(s.state == "stopped" for s in b.children()), 10)
+    deadline = time.monotonic() + 10
+    while browser_processes() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert browser_processes() == []
+    assert not (tmp_path / "profiles" / "acct-1" / "SingletonLock").is_symlink()
+    h.sim.stop()
+    leftover = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
+    assert leftover == []
