@@ -10,6 +10,8 @@ __all__ = ["Backoff", "backoff_delay"]
 
 @dataclass(frozen=True, slots=True)
 class Backoff:
+    """Delays in seconds: the first, the growth factor, the cap, and the ± jitter fraction."""
+
     initial: float = 1.0
     factor: float = 2.0
     max: float = 30.0
@@ -23,12 +25,11 @@ def backoff_delay(backoff: Backoff, attempt: int, rand: float) -> float:
     """
     if attempt < 1:
         raise ValueError(f"attempt counts from 1, got {attempt}")
-    base = backoff.initial
-    if backoff.factor > 1 and backoff.initial > 0:
-        # Compare in log space: factor**(attempt-1) overflows a float long before attempt 2000.
-        if (attempt - 1) * math.log(backoff.factor) >= math.log(backoff.max / backoff.initial):
-            base = backoff.max
-        else:
-            base = backoff.initial * backoff.factor ** (attempt - 1)
-    base = min(backoff.max, base)
+    if backoff.initial <= 0 or backoff.max <= 0:
+        return 0.0
+    try:
+        grown = backoff.initial * backoff.factor ** (attempt - 1)
+    except OverflowError:  # factor**(attempt-1) leaves the float range long before attempt 2000
+        grown = math.inf
+    base = min(backoff.max, grown)
     return max(0.0, base * (1.0 + backoff.jitter * (2.0 * rand - 1.0)))
