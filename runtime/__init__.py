@@ -37,6 +37,7 @@ __all__ = [
     "RestartDecision",
     "Runtime",
     "Scheduler",
+    "StatusBoard",
     "Strategy",
     "SupervisedActor",
     "Supervisor",

@@ -76,7 +76,7 @@ class Runtime:
         return self.exit_code
 
     def stop(self, timeout: float = 30.0) -> int:
-        """Stop the whole tree in reverse order; returns the exit code (1 if the root had failed)."""
+        """Stop the whole tree in reverse order; the exit code (1 if the root had failed)."""
         if self.root is not None:
             try:
                 self.root.stop(block=True, timeout=timeout)

@@ -1,4 +1,4 @@
-"""A child context is one incarnation's line to its supervisor, and the supervisor's handle on it."""
+"""A child context is one incarnation's line to its supervisor and the supervisor's handle on it."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ Pure functions over a tuple of restart times, as in OTP's `add_restart/3`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from runtime.backoff import Backoff
 from runtime.vocabulary import OnExhausted
@@ -19,7 +19,7 @@ class RestartBudget:
 
     max_restarts: int = 3
     window: float = 600.0
-    backoff: Backoff = Backoff()
+    backoff: Backoff = field(default_factory=Backoff)
     reset_after: float = 300.0
     on_exhausted: OnExhausted = OnExhausted.GIVE_UP
 

@@ -69,7 +69,7 @@ class Scheduler:
     def call_every(
         self, interval: float, callback: Callable[[], None], first: float | None = None
     ) -> Timer:
-        """Run `callback` every `interval` seconds, the first time after `first` (default: interval)."""
+        """Run `callback` every `interval` seconds, first after `first` (default: `interval`)."""
         if interval <= 0:
             raise ValueError(f"interval must be positive, got {interval}")
         timer = Timer(callback, interval)

@@ -1,9 +1,9 @@
-"""The status board: every child's published state, readable from any thread without asking an actor."""
+"""The status board holds every child's published state, readable from any thread at no wait."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -69,7 +69,7 @@ class StatusBoard:
         status = self._by_child.get(child_id)
         return None if status is None else self._refs.get(status.supervisor)
 
-    def wait_for(self, predicate: Any, timeout: float) -> bool:
+    def wait_for(self, predicate: Callable[[StatusBoard], bool], timeout: float) -> bool:
         """Block until `predicate(board)` holds or `timeout` real seconds pass (for tests, CLIs)."""
         with self._changed:
             return self._changed.wait_for(lambda: predicate(self), timeout)

@@ -7,11 +7,10 @@ outside world sees it through the status board and the event bus.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import random
 import threading
-from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 import pykka
@@ -20,7 +19,7 @@ from runtime.backoff import backoff_delay
 from runtime.child import SupervisedActor
 from runtime.context import ChildContext
 from runtime.events import EventBus, LifecycleEvent
-from runtime.intensity import RestartBudget, decide_restart, in_window
+from runtime.intensity import RestartBudget, decide_restart
 from runtime.messages import (
     Activity,
     AuthRequired,
@@ -35,10 +34,11 @@ from runtime.messages import (
     Tick,
     Unhealthy,
 )
+from runtime.records import RUNNING, After, Batch, ChildRecord, inbox_size, status_of
 from runtime.scheduler import Timer
-from runtime.shutdown import Outcome, shut_down
+from runtime.shutdown import Outcome, shut_down, shut_down_all
 from runtime.spec import ChildSpec, Liveness, SupervisorSpec
-from runtime.status import ChildStatus, StatusBoard
+from runtime.status import StatusBoard
 from runtime.vocabulary import (
     ChildState,
     EventName,
@@ -50,63 +50,20 @@ from runtime.vocabulary import (
 
 __all__ = ["Escalation", "Supervisor"]
 
-RUNNING = frozenset({
-    ChildState.STARTING, ChildState.HEALTHY, ChildState.UNHEALTHY, ChildState.AUTH_REQUIRED,
-})
+# A victim for a reaper thread: its actor, its context, its spec, and whether to ask it first.
+_Victim = tuple["pykka.ActorRef[Any] | None", ChildContext, ChildSpec, bool]
 
 
 class Escalation(RuntimeError):
     """Raised inside a supervisor whose child exhausted an `escalate` budget: it fails upwards."""
 
 
-class _After(Enum):
-    RESTART = "restart"
-    STOP = "stop"
-    FAIL = "fail"
-
-
-class _Child:
-    """The supervisor's mutable record of one child (its OTP `#child{}`)."""
-
-    __slots__ = (
-        "abandoned", "after", "batch", "ctx", "healthy_since", "incarnation", "last_activity",
-        "last_heartbeat", "last_reason", "ref", "restart_decided_at", "restarts",
-        "restarts_total", "spec", "started_at", "state",
-    )
-
-    def __init__(self, spec: ChildSpec) -> None:
-        self.spec = spec
-        self.state = ChildState.STOPPED
-        self.incarnation = 0
-        self.ref: pykka.ActorRef[Any] | None = None
-        self.ctx: ChildContext | None = None
-        self.restarts: tuple[float, ...] = ()
-        self.restarts_total = 0
-        self.last_reason: Reason | None = None
-        self.started_at: float | None = None
-        self.last_heartbeat: float | None = None
-        self.last_activity: float | None = None
-        self.healthy_since: float | None = None
-        self.restart_decided_at: float | None = None
-        self.batch: int | None = None
-        self.after = _After.RESTART
-        self.abandoned = 0
-
-
-@dataclass(slots=True)
-class _Batch:
-    """Children being stopped together, then settled or restarted together in start order."""
-
-    id: int
-    children: list[str]
-    delay: float
-    terminated: bool = False
-    timer: Timer | None = None
-    reapers: list[threading.Thread] = field(default_factory=list)
-
-
 class Supervisor(SupervisedActor):
-    """Supervises the children of a `SupervisorSpec`; is itself a child of its parent."""
+    """Supervises the children of a `SupervisorSpec`; is itself a child of its parent.
+
+    Status is published when something changed and the inbox has drained, and on every tick:
+    5,000 children turning healthy one by one once cost 5,000 full snapshots (O(n^2)).
+    """
 
     def __init__(
         self,
@@ -123,12 +80,14 @@ class Supervisor(SupervisedActor):
         self.clock = ctx.clock
         self.scheduler = ctx.scheduler
         self._rng = rng or random.Random()
-        self._order = [c.id for c in spec.children]
-        self._children = {c.id: _Child(c) for c in spec.children}
-        self._batches: dict[int, _Batch] = {}
+        self._records = [ChildRecord(c) for c in spec.children]  # in start order
+        self._children = {r.spec.id: r for r in self._records}
+        self._position = {r.spec.id: i for i, r in enumerate(self._records)}
+        self._batches: dict[int, Batch] = {}
         self._batch_ids = itertools.count(1)
         self._reapers: list[threading.Thread] = []
         self._tick_timer: Timer | None = None
+        self._dirty = False
 
     @classmethod
     def child_spec(
@@ -139,59 +98,54 @@ class Supervisor(SupervisedActor):
         *,
         budget: RestartBudget | None = None,
         restart: Restart = Restart.PERMANENT,
+        liveness: Liveness | None = None,
     ) -> ChildSpec:
         """A spec that runs this supervisor as a child of another one.
 
         It heartbeats its parent on every tick, so a hung supervisor is caught like any child;
         its shutdown timeout covers the shutdown of all its own children.
         """
-        shutdown = 2 * sum(c.shutdown_timeout for c in spec.children) + 5.0
-        if spec.strategy is Strategy.ONE_FOR_ONE:
-            shutdown = 2 * max((c.shutdown_timeout for c in spec.children), default=0) + 5.0
+        timeouts = [c.shutdown_timeout for c in spec.children]
+        stopping = max(timeouts, default=0.0) if spec.parallel_stop else sum(timeouts)
         return ChildSpec(
             id=spec.id,
             start=lambda ctx: cls.start(ctx, spec, events, board),
             restart=restart,
-            shutdown_timeout=shutdown,
+            shutdown_timeout=2 * stopping + 5.0,
             budget=budget or RestartBudget(),
-            liveness=Liveness(heartbeat_timeout=max(10.0, 20 * spec.tick)),
+            liveness=liveness or Liveness(heartbeat_timeout=max(10.0, 20 * spec.tick)),
         )
 
     @property
     def mailbox_size(self) -> int:
-        return self.actor_inbox.qsize()
+        return inbox_size(self.actor_ref)
 
     # --- lifecycle (actor thread) ---------------------------------------------------------------
 
     def started(self) -> None:
         now = self.clock.monotonic()
-        for child_id in self._order:
-            self._start_child(self._children[child_id], now)
+        for child in self._records:
+            self._start_child(child, now)
         self._tick_timer = self.scheduler.call_every(self.spec.tick, self._tell_tick)
         self._publish()
 
     def stopped(self) -> None:
-        """Stop every child (in reverse start order), wait for reapers, publish `stopped`."""
+        """Stop every child in reverse start order, wait for the reapers, publish `stopped`."""
         if self._tick_timer is not None:
             self._tick_timer.cancel()
         for batch in self._batches.values():
             if batch.timer is not None:
                 batch.timer.cancel()
-        running = [c for c in reversed(self._order_records()) if c.ref is not None]
-        for child in running:
+        victims = [(c.ref, c.ctx, c.spec) for c in reversed(self._records)
+                   if c.ref is not None and c.ctx is not None]
+        for child in self._records:
+            child.ref = None
             child.state = ChildState.STOPPED
-        if self.spec.strategy is Strategy.ONE_FOR_ONE:
-            # Independent children: end them side by side (30 browsers closed one by one take ~9s).
-            reapers = [self._reap_in_thread(c) for c in running]
-            for reaper in reapers:
-                reaper.join()
-        else:
-            for child in running:
-                self._reap_now(child)
+        shut_down_all(victims, graceful=True, parallel=self.spec.parallel_stop,
+                      name=f"warden-stop-{self.spec.id}")
         for reaper in self._reapers:
             reaper.join()
-        for child in self._children.values():
-            child.state = ChildState.STOPPED
+        for child in self._records:
             child.batch = None
         self._publish()
 
@@ -222,7 +176,7 @@ class Supervisor(SupervisedActor):
                     child.state = ChildState.AUTH_REQUIRED
                     child.healthy_since = None
                     self._emit(EventName.AUTH_REQUIRED, child, detail=detail)
-                    self._publish()
+                    self._dirty = True
             case ChildExited():
                 self._on_exited(message)
             case Tick():
@@ -239,11 +193,13 @@ class Supervisor(SupervisedActor):
                 self._manual_restart(child_id, only_if_down=True)
             case _:
                 return super().receive(message)
+        if self._dirty and self.actor_inbox.empty():
+            self._publish()
         return None
 
     # --- reports from children -----------------------------------------------------------------
 
-    def _live(self, child_id: str, incarnation: int) -> _Child | None:
+    def _live(self, child_id: str, incarnation: int) -> ChildRecord | None:
         child = self._children.get(child_id)
         if child is None or child.incarnation != incarnation or child.state not in RUNNING:
             return None
@@ -260,7 +216,7 @@ class Supervisor(SupervisedActor):
             child.healthy_since = None
             self._emit(EventName.CHILD_UNHEALTHY, child, reason=message.reason,
                        detail=message.detail)
-            self._publish()
+            self._dirty = True
 
     def _on_exited(self, message: ChildExited) -> None:
         child = self._live(message.child_id, message.incarnation)
@@ -270,9 +226,9 @@ class Supervisor(SupervisedActor):
         if message.abnormal or child.spec.restart is Restart.PERMANENT:
             self._fault(child, Reason.CRASH, message.error or "exited")
         else:
-            self._terminate([child], _After.STOP, delay=0.0, graceful=True)
+            self._terminate([child], After.STOP, delay=0.0)
 
-    def _became_healthy(self, child: _Child, now: float) -> None:
+    def _became_healthy(self, child: ChildRecord, now: float) -> None:
         child.state = ChildState.HEALTHY
         child.healthy_since = now
         if child.restart_decided_at is not None:
@@ -281,21 +237,20 @@ class Supervisor(SupervisedActor):
             child.restart_decided_at = None
         else:
             self._emit(EventName.CHILD_HEALTHY, child)
-        self._publish()
+        self._dirty = True
 
     # --- policy: what a fault leads to -----------------------------------------------------------
 
-    def _fault(self, child: _Child, reason: Reason, detail: str) -> None:
+    def _fault(self, child: ChildRecord, reason: Reason, detail: str) -> None:
         now = self.clock.monotonic()
-        graceful = reason is not Reason.HEARTBEAT  # a hung child will not read a stop message
+        hung = child if reason is Reason.HEARTBEAT else None  # it will not read a stop message
+        child.last_reason = reason
         if child.spec.restart is Restart.TEMPORARY:
-            child.last_reason = reason
-            self._terminate([child], _After.FAIL, delay=0.0, graceful=graceful)
+            self._terminate([child], After.FAIL, delay=0.0, hung=hung)
             return
         budget = child.spec.budget
         decision = decide_restart(child.restarts, now, budget, child.healthy_since)
         child.restarts = decision.restarts
-        child.last_reason = reason
         if decision.exhausted:
             self._emit(EventName.REACHED_MAX_RESTARTS, child, reason=reason, detail=detail)
             if budget.on_exhausted is OnExhausted.ESCALATE:
@@ -304,126 +259,107 @@ class Supervisor(SupervisedActor):
                     f"{self.spec.id}/{child.spec.id} reached max restarts "
                     f"({budget.max_restarts} in {budget.window:g}s), last reason {reason}"
                 )
-            self._terminate([child], _After.FAIL, delay=0.0, graceful=graceful)
+            self._terminate([child], After.FAIL, delay=0.0, hung=hung)
             return
-        child.restarts_total += 1
         delay = backoff_delay(budget.backoff, decision.attempt, self._rng.random())
         self._emit(EventName.RESTART_SCHEDULED, child, reason=reason, attempt=decision.attempt,
                    delay=delay, detail=detail)
         affected = self._affected(child)
-        for other in affected:
+        for other in affected:  # siblings restarted with it share its reason, not its budget
             other.restart_decided_at = now
-        self._terminate(affected, _After.RESTART, delay=delay, graceful=graceful)
+            other.last_reason = reason
+            other.restarts_total += 1
+        self._terminate(affected, After.RESTART, delay=delay, hung=hung)
 
-    def _affected(self, child: _Child) -> list[_Child]:
+    def _affected(self, child: ChildRecord) -> list[ChildRecord]:
         """The children a failure of `child` restarts, in start order."""
         if self.spec.strategy is Strategy.ONE_FOR_ONE:
             return [child]
-        records = self._order_records()
+        records = self._records
         if self.spec.strategy is Strategy.REST_FOR_ONE:
-            records = records[records.index(child):]
+            records = records[self._position[child.spec.id]:]
         return [c for c in records if c is child or c.state in RUNNING]
 
     # --- manual control --------------------------------------------------------------------------
 
     def _manual_restart(self, child_id: str, *, only_if_down: bool = False) -> None:
         child = self._children.get(child_id)
-        if child is None:
-            return
-        if only_if_down and child.state in RUNNING:
+        if child is None or (only_if_down and child.state in RUNNING):
             return
         child.restarts = ()  # a manual restart or start always begins a fresh budget
         child.last_reason = Reason.MANUAL
         child.restarts_total += 1
         self._emit(EventName.RESTART_SCHEDULED, child, reason=Reason.MANUAL, attempt=0, delay=0.0)
         child.restart_decided_at = self.clock.monotonic()
+        self._dirty = True
         if child.batch is not None:
-            child.after = _After.RESTART
+            child.after = After.RESTART
             batch = self._batches[child.batch]
             batch.delay = 0.0
             if batch.terminated:  # waiting out a backoff: cut it short
                 if batch.timer is not None:
                     batch.timer.cancel()
                 self._on_restart_due(batch.id)
-            return
-        if child.state in RUNNING:
-            self._terminate([child], _After.RESTART, delay=0.0, graceful=True)
+        elif child.state in RUNNING:
+            self._terminate([child], After.RESTART, delay=0.0)
         else:
             self._start_child(child, self.clock.monotonic())
             self._emit(EventName.CHILD_RESTARTED, child, reason=Reason.MANUAL)
-            self._publish()
 
     def _manual_stop(self, child_id: str) -> None:
         child = self._children.get(child_id)
         if child is None or child.state in (ChildState.STOPPED, ChildState.FAILED):
             return
         child.restart_decided_at = None
-        if child.batch is not None:
-            child.after = _After.STOP
-            batch = self._batches[child.batch]
-            if batch.terminated:
-                self._settle(child)
-                batch.children.remove(child.spec.id)
-                self._publish()
+        if child.batch is None:
+            self._terminate([child], After.STOP, delay=0.0)
             return
-        self._terminate([child], _After.STOP, delay=0.0, graceful=True)
+        child.after = After.STOP
+        batch = self._batches[child.batch]
+        if batch.terminated:  # already down, waiting out a backoff: settle it now
+            batch.children.remove(child.spec.id)
+            self._settle(child)
+            self._dirty = True
 
     # --- mechanism: stopping and starting --------------------------------------------------------
 
-    def _terminate(self, children: list[_Child], after: _After, *, delay: float,
-                   graceful: bool) -> None:
-        """Stop `children` off-thread (reverse order), then settle them after `delay`."""
-        batch = _Batch(id=next(self._batch_ids), children=[c.spec.id for c in children],
-                       delay=delay)
+    def _terminate(self, children: list[ChildRecord], after: After, *, delay: float,
+                   hung: ChildRecord | None = None) -> None:
+        """Stop `children` off-thread (reverse order), then settle them after `delay`.
+
+        `hung` is killed at once instead of being asked to stop first.
+        """
+        batch = Batch(id=next(self._batch_ids), children=[c.spec.id for c in children],
+                      delay=delay)
         self._batches[batch.id] = batch
-        victims = []
+        victims: list[_Victim] = []
         for child in reversed(children):
             child.batch = batch.id
             child.after = after
             child.state = ChildState.RESTARTING
-            victims.append((child.ref, child.ctx, child.spec))
+            if child.ctx is not None:
+                victims.append((child.ref, child.ctx, child.spec, child is not hung))
             child.ref = None
         thread = threading.Thread(
-            target=self._reap_batch, args=(batch.id, victims, graceful),
+            target=self._reap_batch, args=(batch.id, victims),
             name=f"warden-reaper-{self.spec.id}-{batch.id}", daemon=True,
         )
         self._reapers = [t for t in self._reapers if t.is_alive()]
         self._reapers.append(thread)
         thread.start()
-        self._publish()
+        self._dirty = True
 
-    def _reap_batch(
-        self,
-        batch_id: int,
-        victims: list[tuple[pykka.ActorRef[Any] | None, ChildContext | None, ChildSpec]],
-        graceful: bool,
-    ) -> None:
+    def _reap_batch(self, batch_id: int, victims: list[_Victim]) -> None:
         """Reaper thread: end each victim in turn, then tell the supervisor."""
         killed: list[str] = []
         abandoned: list[str] = []
-        for ref, ctx, spec in victims:
-            if ctx is None:
-                continue
+        for ref, ctx, spec, graceful in victims:
             outcome = shut_down(ref, ctx, spec, graceful=graceful)
             if outcome is Outcome.KILLED:
                 killed.append(spec.id)
             elif outcome is Outcome.ABANDONED:
                 abandoned.append(spec.id)
-        try:
-            self.actor_ref.tell(Terminated(batch_id, tuple(abandoned), tuple(killed)))
-        except pykka.ActorDeadError:
-            pass
-
-    def _reap_in_thread(self, child: _Child) -> threading.Thread:
-        thread = threading.Thread(target=self._reap_now, args=(child,), daemon=True,
-                                  name=f"warden-reaper-{self.spec.id}-{child.spec.id}")
-        thread.start()
-        return thread
-
-    def _reap_now(self, child: _Child) -> None:
-        if child.ctx is not None:
-            shut_down(child.ref, child.ctx, child.spec, graceful=True)
-        child.ref = None
+        self._tell_safely(Terminated(batch_id, tuple(abandoned), tuple(killed)))
 
     def _on_terminated(self, message: Terminated) -> None:
         batch = self._batches.get(message.batch)
@@ -440,12 +376,13 @@ class Supervisor(SupervisedActor):
             child = self._children[child_id]
             if child.batch != batch.id:
                 continue
-            if child.after is _After.RESTART:
+            if child.after is After.RESTART:
                 child.state = ChildState.BACKOFF
                 waiting.append(child_id)
             else:
                 self._settle(child)
         batch.children = waiting
+        self._dirty = True
         if not waiting:
             del self._batches[batch.id]
         elif batch.delay <= 0:
@@ -453,11 +390,10 @@ class Supervisor(SupervisedActor):
         else:
             batch.timer = self.scheduler.call_later(
                 batch.delay, lambda: self._tell_safely(RestartDue(batch.id)))
-        self._publish()
 
-    def _settle(self, child: _Child) -> None:
+    def _settle(self, child: ChildRecord) -> None:
         child.batch = None
-        if child.after is _After.STOP:
+        if child.after is After.STOP:
             child.state = ChildState.STOPPED
             self._emit(EventName.CHILD_STOPPED, child)
         else:
@@ -467,22 +403,44 @@ class Supervisor(SupervisedActor):
         batch = self._batches.pop(batch_id, None)
         if batch is None:
             return
+        self._dirty = True
+        ahead = self._pending_ahead_of(batch)
+        if ahead is not None:
+            # Later children depend on earlier ones: wait for them and start after them.
+            for child_id in batch.children:
+                if self._children[child_id].batch == batch_id:
+                    self._children[child_id].batch = ahead.id
+                    ahead.children.append(child_id)
+            ahead.children.sort(key=self._position.__getitem__)
+            return
         now = self.clock.monotonic()
         for child_id in batch.children:
             child = self._children[child_id]
             if child.batch != batch_id:
                 continue
-            if child.after is _After.RESTART:
+            if child.after is After.RESTART:
                 self._start_child(child, now)
                 self._emit(EventName.CHILD_RESTARTED, child, reason=child.last_reason)
             else:
                 self._settle(child)
-        self._publish()
 
-    def _start_child(self, child: _Child, now: float) -> None:
+    def _pending_ahead_of(self, batch: Batch) -> Batch | None:
+        """Under rest_for_one or one_for_all, the batch of an earlier child still to restart."""
+        if self.spec.strategy is Strategy.ONE_FOR_ONE:
+            return None
+        first = min((self._position[i] for i in batch.children
+                     if self._children[i].batch == batch.id), default=None)
+        if first is None:
+            return None
+        for child in self._records[:first]:
+            if child.batch is not None and child.batch != batch.id and child.after is After.RESTART:
+                return self._batches.get(child.batch)
+        return None
+
+    def _start_child(self, child: ChildRecord, now: float) -> None:
         child.incarnation += 1
         child.batch = None
-        child.after = _After.RESTART
+        child.after = After.RESTART
         child.state = ChildState.STARTING
         child.started_at = now
         child.last_heartbeat = None
@@ -491,6 +449,7 @@ class Supervisor(SupervisedActor):
         ctx = ChildContext(child.spec.id, child.incarnation, self._tell_safely, self.clock,
                            self.scheduler)
         child.ctx = ctx
+        self._dirty = True
         try:
             child.ref = child.spec.start(ctx)
         except Exception as exc:
@@ -504,21 +463,21 @@ class Supervisor(SupervisedActor):
 
     def _on_tick(self) -> None:
         now = self.clock.monotonic()
-        for child in list(self._children.values()):
+        for child in self._records:
             if child.state not in RUNNING:
                 continue
             liveness = child.spec.liveness
-            since_heartbeat = now - (child.last_heartbeat or child.started_at or now)
-            if liveness.heartbeat_timeout is not None and since_heartbeat > liveness.heartbeat_timeout:
-                self._fault(child, Reason.HEARTBEAT, f"no heartbeat for {since_heartbeat:.1f}s")
-                continue
-            since_activity = now - (child.last_activity or child.started_at or now)
-            if (
-                liveness.activity_timeout is not None
-                and child.state is not ChildState.AUTH_REQUIRED
-                and since_activity > liveness.activity_timeout
-            ):
-                self._fault(child, Reason.ACTIVITY, f"no activity for {since_activity:.1f}s")
+            since = child.started_at if child.started_at is not None else now
+            if liveness.heartbeat_timeout is not None:
+                silent = now - (child.last_heartbeat if child.last_heartbeat is not None else since)
+                if silent > liveness.heartbeat_timeout:
+                    self._fault(child, Reason.HEARTBEAT, f"no heartbeat for {silent:.1f}s")
+                    continue
+            if (liveness.activity_timeout is not None
+                    and child.state is not ChildState.AUTH_REQUIRED):
+                idle = now - (child.last_activity if child.last_activity is not None else since)
+                if idle > liveness.activity_timeout:
+                    self._fault(child, Reason.ACTIVITY, f"no activity for {idle:.1f}s")
         self.ctx.heartbeat()
         self._publish(now)
 
@@ -526,44 +485,21 @@ class Supervisor(SupervisedActor):
         self._tell_safely(Tick())
 
     def _tell_safely(self, message: object) -> None:
-        try:
+        with contextlib.suppress(pykka.ActorDeadError):
             self.actor_ref.tell(message)
-        except pykka.ActorDeadError:
-            pass
 
     # --- what the outside sees ---------------------------------------------------------------
 
-    def _order_records(self) -> list[_Child]:
-        return [self._children[i] for i in self._order]
-
-    def _emit(self, name: EventName, child: _Child, **fields: Any) -> None:
+    def _emit(self, name: EventName, child: ChildRecord, **fields: Any) -> None:
         self.events.emit(LifecycleEvent(name=name, supervisor=self.spec.id, child=child.spec.id,
                                         at=self.clock.time(), **fields))
 
     def _publish(self, now: float | None = None) -> None:
         now = self.clock.monotonic() if now is None else now
         wall_offset = self.clock.time() - now
-
-        def wall(t: float | None) -> float | None:
-            return None if t is None else t + wall_offset
-
-        statuses = tuple(
-            ChildStatus(
-                id=c.spec.id,
-                supervisor=self.spec.id,
-                state=c.state,
-                restarts=len(in_window(c.restarts, now, c.spec.budget, c.healthy_since)),
-                restarts_total=c.restarts_total,
-                last_restart_reason=c.last_reason,
-                last_heartbeat=wall(c.last_heartbeat),
-                last_activity=wall(c.last_activity),
-                started_at=wall(c.started_at) if c.state in RUNNING else None,
-                abandoned_threads=c.abandoned,
-                published_at=now + wall_offset,
-                details=c.ctx.details if c.ctx is not None else {},
-                mailbox_size=c.ref.actor_inbox.qsize() if c.ref is not None else 0,
-                messages=c.ctx.messages if c.ctx is not None else 0,
-            )
-            for c in self._order_records()
+        self._dirty = False
+        self.board.publish(
+            self.spec.id,
+            tuple(status_of(c, self.spec.id, now, wall_offset) for c in self._records),
+            self.actor_ref,
         )
-        self.board.publish(self.spec.id, statuses, self.actor_ref)

@@ -1,4 +1,4 @@
-"""Units: durations (`250ms`, `5s`, `10m`, `2h`) and sizes (`500MiB`, `1GiB`) as written in config."""
+"""Units are durations (`250ms`, `5s`, `10m`, `2h`) and sizes (`500MiB`, `1GiB`) in config."""
 
 from __future__ import annotations
 

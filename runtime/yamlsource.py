@@ -100,11 +100,12 @@ def _convert(node: yaml.Node, path: str, loader: yaml.SafeLoader, env: Mapping[s
         try:
             text = _substitute(node.value, env)
         except KeyError as exc:
-            problems.append(Problem(line, path, f"environment variable {exc.args[0]} is not set "
-                                                f"(write ${{{exc.args[0]}:-default}} for a default)"))
+            name = exc.args[0]
+            problems.append(Problem(line, path, f"environment variable {name} is not set "
+                                                f"(write ${{{name}:-default}} for a default)"))
             return Located(None, line, path)
         if node.style is None:  # plain scalars are typed after substitution: ${N:-3} is an int
-            tag = loader.resolve(yaml.ScalarNode, text, (True, False))
+            tag = loader.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
             node = yaml.ScalarNode(tag, text, node.start_mark, node.end_mark)
         else:
             return Located(text, line, path)
