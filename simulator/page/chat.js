@@ -8,7 +8,7 @@
  *   .on(event, fn) / .off(event, fn) / .emit(event, ...args)
  *       "message"  {id, from, body, timestamp (seconds), self}  new, or redelivered while unacked
  *       "state"    the new state;  "connection"  true / false
- *   .messages()            every message kept, oldest first
+ *   .messages()            messages kept, oldest first (acked ones beyond .maxKept are dropped)
  *   .unacked()             messages the app has not acked yet
  *   .ack(id)               tell the server the app has taken message `id` (only the app does)
  *   .sendToSelf(body)      the server echoes it back as a message with self: true
@@ -63,6 +63,7 @@
       this.state = "loading";
       this.connected = false;
       this.device = null;
+      this.maxKept = MAX_KEPT;
       this._ui = ui;
       this._messages = new Map();
       this._acked = new Set();
@@ -86,6 +87,7 @@
       this._acked.add(id);
       this._trySend({ type: "ack", id }); // if offline, the server pushes it again and we re-ack
       this._ui.acked(id);
+      this._forget();
       return true;
     }
 
@@ -163,7 +165,7 @@
 
     _forget() {
       for (const id of this._messages.keys()) {
-        if (this._messages.size <= MAX_KEPT) return;
+        if (this._messages.size <= this.maxKept) return;
         if (this._acked.delete(id)) this._messages.delete(id);
       }
     }

@@ -308,3 +308,14 @@ def test_a_restarted_browser_on_the_same_profile_is_still_logged_in(
             context.close()
     assert devices[0] == devices[1] != devices[2]
     assert sim.get(f"/sim/{sid}")["devices"] == 2
+
+
+def test_the_page_forgets_acked_messages_beyond_its_limit(page: Page, sim: Sim, sid: str) -> None:
+    adapter, sink = opened(page, sim, sid)
+    page.evaluate("() => { window.ChatStore.maxKept = 20; }")
+    for n in range(25):
+        sim.post(f"/sim/{sid}/messages", {"from": "a", "body": str(n)})
+    assert pump_until(page, lambda: len(sink.messages) == 25)
+    token = canary_round_trip(adapter, page, sink)  # acked too, so the oldest inbound goes
+    kept = page.evaluate("() => window.ChatStore.messages().map(m => m.body)")
+    assert kept == [str(n) for n in range(6, 25)] + [CANARY_PREFIX + token]
