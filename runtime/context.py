@@ -47,7 +47,7 @@ class ChildContext:
         self._notify = notify
         self._lock = threading.Lock()
         self._exited = False
-        self._kill_hooks: list[Callable[[], None]] = []
+        self._kill_hooks: list[Callable[[], object]] = []
         self._details: MappingProxyType[str, Any] = MappingProxyType({})
         self.thread: threading.Thread | None = None
         self.messages = 0  # messages handled; written only by the child's own thread
@@ -92,7 +92,7 @@ class ChildContext:
 
     # --- freeing a hung child, from the supervisor's side ---------------------------------------
 
-    def add_kill_hook(self, hook: Callable[[], None]) -> Callable[[], None]:
+    def add_kill_hook(self, hook: Callable[[], object]) -> Callable[[], None]:
         """Register `hook` to free this child from outside its thread; returns a remover."""
         with self._lock:
             self._kill_hooks.append(hook)

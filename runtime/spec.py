@@ -41,7 +41,7 @@ class ChildSpec:
     shutdown_timeout: float = 5.0
     budget: RestartBudget = field(default_factory=RestartBudget)
     liveness: Liveness = field(default_factory=Liveness)
-    kill: Callable[[], None] | None = None
+    kill: Callable[[], object] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,6 +127,7 @@ class Supervisor(SupervisedActor):
         for child in self._records:
             self._start_child(child, now)
         self._tick_timer = self.scheduler.call_every(self.spec.tick, self._tell_tick)
+        self.ctx.heartbeat()  # healthy for its parent from now, not from its first tick
         self._publish()
 
     def stopped(self) -> None:

@@ -16,6 +16,7 @@ from runtime import (
     ChildContext,
     ChildSpec,
     ChildState,
+    ChildStatus,
     EventBus,
     EventName,
     FakeClock,
@@ -49,7 +50,7 @@ class Block:
 class Behaviour:
     fail_start: bool = False  # started() raises
     heartbeat_on_start: bool = True  # the first heartbeat makes it healthy at once
-    stop_hook: Callable[[str], None] | None = None  # runs inside stopped()
+    stop_hook: Callable[[str], object] | None = None  # runs inside stopped()
 
 
 class Probe:
@@ -231,10 +232,23 @@ class Harness:
         assert block.entered.wait(WAIT), f"{child_id} never blocked"
         return block
 
-    def status(self, child_id: str) -> Any:
+    def status(self, child_id: str) -> ChildStatus:
         status = self.board.get(child_id)
         assert status is not None, f"{child_id} was never published"
         return status
+
+    def wait_status(self, child_id: str, predicate: Callable[[ChildStatus], bool],
+                    what: str) -> None:
+        def holds(board: StatusBoard) -> bool:
+            status = board.get(child_id)
+            return status is not None and predicate(status)
+
+        assert self.board.wait_for(holds, WAIT), f"never: {what}; last {self.board.get(child_id)}"
+
+    def wait_tick(self, child_id: str) -> None:
+        """Wait until `child_id` has been published at the clock's current time (a tick ran)."""
+        now = self.clock.time()
+        self.wait_status(child_id, lambda s: s.published_at >= now, "a tick after the jump")
 
     def wait_state(self, child_id: str, *states: ChildState, timeout: float = WAIT) -> None:
         def reached(board: StatusBoard) -> bool:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
+from typing import Any
 
+import pykka
 import pytest
 
-from runtime import ChildState, EventName, Reason, Restart, Strategy
+from runtime import ChildContext, ChildState, EventName, Reason, Restart, Strategy
 from tests.runtime.fakes import WAIT, Crash, Harness, budget
 
 S = ChildState
@@ -120,12 +123,11 @@ def test_an_exception_in_started_is_a_crash(harness: Harness) -> None:
 def test_a_start_function_that_raises_is_a_crash(harness: Harness) -> None:
     attempts: list[int] = []
 
-    def start(ctx: object) -> object:
+    def start(ctx: ChildContext) -> pykka.ActorRef[Any]:
         attempts.append(1)
         raise OSError("cannot start")
 
     spec = harness.probe.spec("a")
-    from dataclasses import replace
     harness.start(harness.spec(replace(spec, start=start)))
     harness.wait_state("a", S.BACKOFF)
     assert "cannot start" in harness.events.of("a")[1].detail
@@ -163,8 +165,7 @@ def test_restart_types_follow_otp(
         assert harness.status("a").last_restart_reason is Reason.CRASH
     else:
         harness.clock.advance(60.0)
-        harness.wait_for(lambda b: b.get("a").published_at >= harness.clock.time(),
-                         "a tick after the jump")
+        harness.wait_tick("a")
         assert harness.status("a").state is expected
         assert probe.incarnations("a") == 1
         assert EventName.RESTART_SCHEDULED not in harness.events.names("a")
@@ -278,7 +279,7 @@ def test_a_flapping_child_exhausts_its_budget_and_is_given_up_alone(harness: Har
     status = harness.status("flap")
     assert (status.restarts, status.restarts_total) == (3, 3)
     harness.clock.advance(100.0)
-    harness.wait_for(lambda b: b.get("flap").published_at >= harness.clock.time(), "a tick")
+    harness.wait_tick("flap")
     assert harness.status("flap").state is S.FAILED
     assert probe.incarnations("flap") == 4
     for sibling in "ac":
@@ -296,7 +297,7 @@ def test_restarts_outside_the_window_no_longer_count(harness: Harness) -> None:
         harness.wait_state("a", S.HEALTHY)
     assert harness.status("a").restarts == 2
     harness.clock.advance(60.0)
-    harness.wait_for(lambda b: b.get("a").restarts == 0, "the window to expire")
+    harness.wait_status("a", lambda s: s.restarts == 0, "the window to expire")
     probe.ref("a").tell(Crash())
     scheduled = harness.events.wait("a", EventName.RESTART_SCHEDULED, count=3)
     assert (scheduled.attempt, scheduled.delay) == (1, 1.0)
@@ -311,10 +312,10 @@ def test_being_healthy_for_reset_after_gives_a_fresh_budget(harness: Harness) ->
         restart_after_backoff(harness, "a", delay)
         harness.wait_state("a", S.HEALTHY)
     harness.clock.advance(29.0)
-    harness.wait_for(lambda b: b.get("a").published_at >= harness.clock.time(), "a tick")
+    harness.wait_tick("a")
     assert harness.status("a").restarts == 2
     harness.clock.advance(1.0)
-    harness.wait_for(lambda b: b.get("a").restarts == 0, "reset_after to clear the count")
+    harness.wait_status("a", lambda s: s.restarts == 0, "reset_after to clear the count")
     probe.ref("a").tell(Crash())
     scheduled = harness.events.wait("a", EventName.RESTART_SCHEDULED, count=3)
     assert (scheduled.attempt, scheduled.delay) == (1, 1.0)

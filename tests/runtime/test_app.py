@@ -1,0 +1,119 @@
+"""The runtime runs one tree: escalation climbs it, and the root's end becomes the exit code."""
+
+from __future__ import annotations
+
+from runtime import (
+    ChildSpec,
+    ChildState,
+    EventName,
+    Liveness,
+    OnExhausted,
+    Reason,
+    Runtime,
+    Strategy,
+    Supervisor,
+    SupervisorSpec,
+)
+from tests.runtime.fakes import WAIT, Crash, Harness, budget
+
+S = ChildState
+ESCALATE = OnExhausted.ESCALATE
+
+
+def mid_spec(harness: Harness, max_restarts: int = 3,
+             on_exhausted: OnExhausted = OnExhausted.GIVE_UP) -> ChildSpec:
+    """A supervisor `mid` whose one child `leaf` escalates at its first failure."""
+    mid = SupervisorSpec(id="mid", children=(harness.probe.spec(
+        "leaf", budget=budget(0, on_exhausted=ESCALATE)),))
+    return Supervisor.child_spec(
+        mid, harness.bus, harness.board,
+        budget=budget(max_restarts, initial=2.0, on_exhausted=on_exhausted))
+
+
+def test_a_child_that_escalates_fails_its_supervisor_and_the_root_restarts_it(
+    harness: Harness,
+) -> None:
+    probe = harness.probe
+    harness.start(SupervisorSpec(id="root", children=(mid_spec(harness), probe.spec("other"))))
+    harness.wait_state("leaf", S.HEALTHY)
+    probe.ref("leaf").tell(Crash())
+    harness.events.wait("leaf", EventName.SUPERVISOR_ESCALATED)
+    exited = harness.events.wait("mid", EventName.CHILD_EXITED)
+    assert exited.supervisor == "root"
+    assert "reached max restarts" in exited.detail
+    scheduled = harness.events.wait("mid", EventName.RESTART_SCHEDULED)
+    assert (scheduled.reason, scheduled.delay) == (Reason.CRASH, 2.0)
+    harness.wait_state("mid", S.BACKOFF)
+    harness.clock.advance(2.0)
+    probe.wait_started("leaf", 2)  # a new mid started a new leaf
+    harness.events.wait("mid", EventName.CHILD_RECOVERED)
+    harness.wait_state("leaf", S.HEALTHY)
+    assert probe.ctx("leaf").incarnation == 1  # the new mid keeps its own books
+    assert [e.name for e in harness.events.of("leaf") if e.supervisor == "mid"][:5] == [
+        EventName.CHILD_STARTED, EventName.CHILD_HEALTHY, EventName.CHILD_EXITED,
+        EventName.REACHED_MAX_RESTARTS, EventName.SUPERVISOR_ESCALATED,
+    ]
+    assert harness.status("other").state is S.HEALTHY
+    assert probe.incarnations("other") == 1
+    assert harness.runtimes[0].running
+
+
+def test_an_exhausted_root_ends_the_runtime_with_exit_code_1(harness: Harness) -> None:
+    probe = harness.probe
+    root = SupervisorSpec(id="root", children=(
+        mid_spec(harness, 0, on_exhausted=ESCALATE), probe.spec("other")))
+    runtime = harness.start(root)
+    harness.wait_state("leaf", S.HEALTHY)
+    probe.ref("leaf").tell(Crash())  # leaf -> mid -> root, all escalating
+    assert runtime.wait(WAIT) == 1
+    assert not runtime.running
+    assert "root/mid reached max restarts" in runtime.failure
+    harness.events.wait("mid", EventName.SUPERVISOR_ESCALATED)
+    assert probe.stops() == [("leaf", 1), ("other", 1)]
+    assert harness.status("other").state is S.STOPPED
+    assert runtime.stop(timeout=WAIT) == 1
+
+
+def test_a_stopped_runtime_exits_0_and_leaves_nothing_running(harness: Harness) -> None:
+    probe = harness.probe
+    runtime = harness.start(SupervisorSpec(
+        id="root", children=(mid_spec(harness), probe.spec("other")),
+        strategy=Strategy.REST_FOR_ONE))
+    harness.wait_state("leaf", S.HEALTHY)
+    assert runtime.running
+    assert runtime.wait(0.0) is None
+    assert runtime.stop(timeout=WAIT) == 0
+    assert runtime.wait(WAIT) == 0
+    assert probe.stops() == [("other", 1), ("leaf", 1)]
+    assert {s.state for s in harness.board.children()} == {S.STOPPED}
+
+
+def test_children_of_a_nested_supervisor_are_controlled_by_id(harness: Harness) -> None:
+    probe = harness.probe
+    runtime = harness.start(SupervisorSpec(id="root", children=(mid_spec(harness),)))
+    harness.wait_state("leaf", S.HEALTHY)
+    assert runtime.restart("leaf")
+    probe.wait_started("leaf", 2)
+    harness.events.wait("leaf", EventName.CHILD_RECOVERED)
+    assert harness.status("leaf").last_restart_reason is Reason.MANUAL
+    assert harness.status("mid").restarts_total == 0
+
+
+def test_a_hung_supervisor_is_caught_by_its_parent_like_any_child(harness: Harness) -> None:
+    """A nested supervisor heartbeats its parent on every tick; one that stops ticking is late."""
+    probe = harness.probe
+    mid = SupervisorSpec(id="mid", children=(probe.spec("leaf"),), tick=1000.0)
+    spec = Supervisor.child_spec(mid, harness.bus, harness.board, budget=budget(),
+                                 liveness=Liveness(heartbeat_timeout=5.0))
+    harness.start(SupervisorSpec(id="root", children=(spec,)))
+    harness.wait_state("leaf", S.HEALTHY)
+    harness.clock.advance(5.5)
+    assert harness.events.wait("mid", EventName.RESTART_SCHEDULED).reason is Reason.HEARTBEAT
+
+
+def test_a_runtime_started_without_a_clock_uses_the_real_one() -> None:
+    runtime = Runtime(SupervisorSpec(id="root", children=())).start()
+    try:
+        assert runtime.running
+    finally:
+        assert runtime.stop(timeout=WAIT) == 0
