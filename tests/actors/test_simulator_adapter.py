@@ -319,3 +319,16 @@ def test_the_page_forgets_acked_messages_beyond_its_limit(page: Page, sim: Sim, 
     token = canary_round_trip(adapter, page, sink)  # acked too, so the oldest inbound goes
     kept = page.evaluate("() => window.ChatStore.messages().map(m => m.body)")
     assert kept == [str(n) for n in range(6, 25)] + [CANARY_PREFIX + token]
+
+
+def test_the_page_reconnects_by_itself_and_hears_what_it_missed(page: Page, sim: Sim,
+                                                                sid: str) -> None:
+    adapter, sink = opened(page, sim, sid)
+    sim.post(f"/sim/{sid}/fault", {"mode": "silent"})
+    missed = sim.post(f"/sim/{sid}/messages", {"from": "alice", "body": "while deaf"})
+    sim.post(f"/sim/{sid}/disconnect")
+    assert pump_until(page, lambda: [m.id for m in sink.messages] == [missed["id"]])
+    canary_round_trip(adapter, page, sink)
+    state = sim.get(f"/sim/{sid}")
+    assert (state["connections"], state["connections_total"], state["fault"]) == (1, 2, "none")
+    assert state["acked"] == 1
