@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import select
 import signal
+import socket
 import subprocess
 import sys
 
 import aiohttp
 import pytest
 
-from simulator import SimulatorServer
+from simulator import SimulatorServer, serve
 from tests.simulator.wire import page, run, state
 
 
@@ -56,3 +57,15 @@ def test_warden_sim_serves_until_sigterm() -> None:
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
+
+
+def test_a_port_in_use_is_an_error_and_leaves_nothing_running(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError):
+            SimulatorServer("127.0.0.1", port).start()
+        assert serve("127.0.0.1", port) == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
