@@ -1,0 +1,93 @@
+"""The outbox's on-disk form: one SQLite file in WAL mode, its tables, and how to connect.
+
+`events` holds every event in commit order (`pos`); partial indexes serve exactly the three
+queries that must stay cheap however many rows are kept: the delivery head (pending by
+`pos`), the purge (delivered by age) and the dead-letter list. `sessions` remembers each
+session's last `seq`, so seq never restarts even after old rows are purged. `counts` is kept
+by triggers, so `Outbox.stats()` is a few lookups on every /metrics scrape.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+__all__ = ["SCHEMA", "EventState", "connect", "transaction"]
+
+
+class EventState(StrEnum):
+    """Where an event is in its delivery; the `state` column."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    pos INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    session_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    body BLOB NOT NULL,
+    accepted_at REAL NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_status INTEGER,
+    last_error TEXT,
+    last_attempt_at REAL,
+    next_attempt_at REAL,
+    settled_at REAL,
+    UNIQUE (session_id, seq)
+);
+CREATE INDEX IF NOT EXISTS events_pending ON events (pos) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS events_dead ON events (pos) WHERE state = 'dead';
+CREATE INDEX IF NOT EXISTS events_delivered ON events (settled_at) WHERE state = 'delivered';
+
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY,
+    last_seq INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+INSERT OR IGNORE INTO counts (state, n) VALUES ('pending', 0), ('delivered', 0), ('dead', 0);
+
+CREATE TRIGGER IF NOT EXISTS events_count_insert AFTER INSERT ON events BEGIN
+    UPDATE counts SET n = n + 1 WHERE state = NEW.state;
+END;
+CREATE TRIGGER IF NOT EXISTS events_count_delete AFTER DELETE ON events BEGIN
+    UPDATE counts SET n = n - 1 WHERE state = OLD.state;
+END;
+CREATE TRIGGER IF NOT EXISTS events_count_update AFTER UPDATE OF state ON events
+WHEN OLD.state <> NEW.state BEGIN
+    UPDATE counts SET n = n - 1 WHERE state = OLD.state;
+    UPDATE counts SET n = n + 1 WHERE state = NEW.state;
+END;
+PRAGMA user_version = 1;
+"""
+
+
+def connect(path: Path, synchronous: Literal["FULL", "NORMAL"]) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), usable from any thread
+    as long as the caller serializes its use."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(f"PRAGMA synchronous = {synchronous}")
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

@@ -1,0 +1,62 @@
+"""A webhook event is one fact about a session, frozen as the exact JSON bytes every attempt POSTs.
+
+SPEC §5: `{"id": "evt_<ulid>", "type": T, "timestamp": "<event time, ISO 8601 UTC>",
+"session_id": S, "seq": N, "data": {...}}`, keys in that order, compact, ASCII (any other
+character as a `\\uXXXX` escape).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from actors.ulid import new_ulid
+
+__all__ = ["EventType", "StoredEvent", "event_body", "new_event_id", "to_json"]
+
+
+class EventType(StrEnum):
+    """The webhook event types of SPEC §5."""
+
+    MESSAGE_RECEIVED = "message.received"
+    SESSION_STARTED = "session.started"
+    SESSION_RESTARTING = "session.restarting"
+    SESSION_RECOVERED = "session.recovered"
+    SESSION_HEALTH_FAILED = "session.health_failed"
+    SESSION_AUTH_REQUIRED = "session.auth_required"
+    SESSION_STOPPED = "session.stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """A committed event, as delivery needs it: `body` is exactly what is POSTed."""
+
+    id: str
+    session_id: str
+    seq: int
+    type: str
+    body: bytes
+    attempts: int = 0  # failed attempts so far that counted against the retry budget
+
+
+def new_event_id(at: float) -> str:
+    return f"evt_{new_ulid(at)}"
+
+
+def to_json(value: Any) -> str:
+    """Compact, ASCII-only JSON (so the body is valid UTF-8 whatever the strings held);
+    refuses NaN and anything else JSON cannot hold."""
+    return json.dumps(value, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+
+
+def event_body(event_id: str, type: str, at: float, session_id: str, seq: int,
+               data_json: str) -> bytes:
+    """The event's bytes; `data_json` is the data already serialized by `to_json`."""
+    timestamp = datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
+    return (f'{{"id":{to_json(event_id)},"type":{to_json(type)},'
+            f'"timestamp":{to_json(timestamp.replace("+00:00", "Z"))},'
+            f'"session_id":{to_json(session_id)},"seq":{seq},"data":{data_json}}}'
+            ).encode("ascii")
