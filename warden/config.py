@@ -299,7 +299,7 @@ class _Reader:
         if _is_off(keys.get("memory")):
             memory = None
         elif (mem := self.section(keys.get("memory"), {"limit"})):
-            memory = self.convert(mem.get("limit"), parse_size, memory)
+            memory = self.convert(mem.get("limit"), _positive_size, memory)
         return Policy(
             heartbeat_interval=hb_interval,
             heartbeat_timeout=hb_timeout,
@@ -311,7 +311,7 @@ class _Reader:
 
     def budget(self, node: Located | None, on_exhausted: Located | None) -> RestartBudget:
         base = RestartBudget()
-        exhausted = self.convert(on_exhausted, OnExhausted, base.on_exhausted)
+        exhausted = self.convert(on_exhausted, _on_exhausted, base.on_exhausted)
         keys = self.section(node, {"max_restarts", "window", "backoff", "reset_after"},
                             allow_off=False)
         if not keys:
@@ -361,7 +361,7 @@ class _Reader:
                 self.fail(item, "missing key: id")
                 continue
             session_id = self.convert(keys["id"], _session_id, "")
-            if session_id in seen:
+            if session_id and session_id in seen:
                 self.fail(keys["id"], f"duplicate session id {session_id!r} "
                                       f"(first at line {seen[session_id]})")
             seen.setdefault(session_id, keys["id"].line)
@@ -463,6 +463,20 @@ def _positive_duration(value: object) -> float:
     if seconds <= 0:
         raise ValueError(f"must be longer than 0, got {value!r}")
     return seconds
+
+
+def _positive_size(value: object) -> int:
+    size = parse_size(value)
+    if size <= 0:
+        raise ValueError(f"must be larger than 0, got {value!r}")
+    return size
+
+
+def _on_exhausted(value: object) -> OnExhausted:
+    choices = " | ".join(OnExhausted)
+    if not isinstance(value, str) or value not in set(OnExhausted):
+        raise ValueError(f"expected one of {choices}, got {value!r}")
+    return OnExhausted(value)
 
 
 def _session_id(value: object) -> str:

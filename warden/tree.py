@@ -75,6 +75,7 @@ def build_tree(config: Config, parts: TreeParts) -> SupervisorSpec:
         children=tuple(session_spec(s, config, parts.executable, parts.inbound)
                        for s in config.sessions),
         strategy=Strategy.ONE_FOR_ONE,
+        parallel_stop=True,  # independent browsers: 30 closed one by one would take ~9 s
     )
     sessions_child = Supervisor.child_spec(sessions, parts.events, parts.board, budget=ROOT_BUDGET)
     children = [c for c in (parts.webhook, sessions_child, parts.front) if c is not None]
