@@ -1,0 +1,169 @@
+"""A view renders status-board snapshots as the JSON shapes of the HTTP API (SPEC §4).
+
+Everything here is a pure function of a snapshot and a wall-clock `now`, so the front can
+cache a rendering for as long as the snapshot and the second it was made for are the same.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
+
+from runtime import ChildState, ChildStatus, LifecycleEvent
+
+__all__ = [
+    "STUCK_STATES",
+    "OutboxStats",
+    "RenderCache",
+    "event_json",
+    "health_json",
+    "iso",
+    "session_json",
+    "sessions_json",
+    "webhook_json",
+]
+
+# Not doing their job and not deliberately stopped: what the seed's health page called "stuck".
+STUCK_STATES = frozenset({
+    ChildState.UNHEALTHY, ChildState.RESTARTING, ChildState.BACKOFF, ChildState.FAILED,
+    ChildState.AUTH_REQUIRED,
+})
+
+
+class OutboxStats(Protocol):
+    """Figures of the webhook outbox, as its `stats()` returns them."""
+
+    @property
+    def pending(self) -> int: ...
+    @property
+    def oldest_age_seconds(self) -> float | None: ...
+    @property
+    def dead_letters(self) -> int: ...
+    @property
+    def delivered(self) -> int: ...
+
+
+def iso(wall: float | None) -> str | None:
+    """Wall-clock seconds as ISO 8601 UTC with milliseconds ("2026-11-24T21:30:00.123Z")."""
+    if wall is None:
+        return None
+    seconds, millis = divmod(round(wall * 1000), 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
+
+def _age(now: float, since: float | None) -> float | None:
+    return None if since is None else round(max(0.0, now - since), 3)
+
+
+def _details_number(details: Mapping[str, Any], key: str) -> Any:
+    value = details.get(key)
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def session_json(status: ChildStatus, now: float) -> dict[str, Any]:
+    """The `Session` object: one session's status as of wall-clock `now`."""
+    details = status.details
+    last_canary = _details_number(details, "last_canary")
+    adapter = details.get("adapter")
+    return {
+        "id": status.id,
+        "state": str(status.state),
+        "adapter": adapter if isinstance(adapter, str) else None,
+        "restarts": status.restarts,
+        "restarts_total": status.restarts_total,
+        "last_restart_reason": (None if status.last_restart_reason is None
+                                else str(status.last_restart_reason)),
+        "last_heartbeat": iso(status.last_heartbeat),
+        "last_activity": iso(status.last_activity),
+        "last_canary": iso(last_canary),
+        "inactive_seconds": _age(now, status.last_activity or status.started_at),
+        "browser_pid": _details_number(details, "browser_pid"),
+        "memory_bytes": _details_number(details, "memory_bytes"),
+        "uptime_seconds": _age(now, status.started_at),
+    }
+
+
+def sessions_json(statuses: Iterable[ChildStatus], now: float) -> dict[str, Any]:
+    return {"sessions": [session_json(s, now) for s in statuses]}
+
+
+def health_json(statuses: Iterable[ChildStatus], now: float) -> dict[str, Any]:
+    """The seed-compatible summary; `inactiveDuration` is in milliseconds, as the seed's was."""
+    sessions = []
+    for status in statuses:
+        since = status.last_activity or status.started_at
+        sessions.append({
+            "sessionId": status.id,
+            "lastActivity": iso(status.last_activity),
+            "inactiveDuration": None if since is None else max(0, round((now - since) * 1000)),
+            "isHealthy": status.state is ChildState.HEALTHY,
+            "restartAttempts": status.restarts,
+            "state": str(status.state),
+        })
+    return {
+        "totalSessions": len(sessions),
+        "healthySessions": sum(1 for s in sessions if s["isHealthy"]),
+        "stuckSessions": sum(1 for s in sessions if s["state"] in STUCK_STATES),
+        "sessions": sessions,
+    }
+
+
+def event_json(event: LifecycleEvent) -> dict[str, Any]:
+    return {
+        "name": str(event.name),
+        "supervisor": event.supervisor,
+        "child": event.child,
+        "at": iso(event.at),
+        "reason": None if event.reason is None else str(event.reason),
+        "attempt": event.attempt,
+        "delay": event.delay,
+        "recovery_seconds": event.recovery_seconds,
+        "detail": event.detail,
+    }
+
+
+def webhook_json(status: ChildStatus | None, stats: OutboxStats | None) -> dict[str, Any]:
+    """The webhook actor's endpoint state (from the board) and the outbox's figures."""
+    details: Mapping[str, Any] = status.details if status is not None else {}
+    return {
+        "state": None if status is None else str(status.state),
+        "endpoint_state": details.get("endpoint_state"),
+        "paused_reason": details.get("paused_reason"),
+        "pending": None if stats is None else stats.pending,
+        "oldest_age_seconds": None if stats is None else stats.oldest_age_seconds,
+        "dead_letters": None if stats is None else stats.dead_letters,
+        "delivered": None if stats is None else stats.delivered,
+    }
+
+
+def dumps(payload: Any) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+class RenderCache:
+    """The last rendering per view, reused while the snapshot and `now` (to `resolution`) match.
+
+    The supervisor publishes a new tuple on every change and every tick, so identity of the
+    tuple is the snapshot's version. Used from the front's event-loop thread only.
+    """
+
+    def __init__(self, resolution: float = 0.1) -> None:
+        self._resolution = resolution
+        self._entries: dict[str, tuple[tuple[ChildStatus, ...], int, bytes]] = {}
+
+    def get(
+        self,
+        view: str,
+        statuses: tuple[ChildStatus, ...],
+        now: float,
+        render: Callable[[tuple[ChildStatus, ...], float], Any],
+    ) -> bytes:
+        step = int(now / self._resolution)
+        entry = self._entries.get(view)
+        if entry is not None and entry[0] is statuses and entry[1] == step:
+            return entry[2]
+        body = dumps(render(statuses, now))
+        self._entries[view] = (statuses, step, body)
+        return body
