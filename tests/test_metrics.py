@@ -1,0 +1,210 @@
+"""Warden's metrics carry the SPEC §6 names, read the board at scrape time and count events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
+from actors.front import FrontDeps
+from runtime import ChildState, EventBus, EventName, LifecycleEvent, Reason
+from tests.actors.test_front import (
+    FakeBoard,
+    Outbox,
+    Stats,
+    call,
+    fake_runtime,
+    runtime_deps,
+    serving,
+    wait_for_sessions,
+)
+from tests.actors.test_views import NOW, make_status
+from warden.metrics import DELIVERY_OUTCOMES, Metrics, MonotonicTotals
+
+SPEC_NAMES = {
+    "warden_session_state", "warden_session_restarts_total",
+    "warden_session_last_heartbeat_timestamp_seconds",
+    "warden_session_last_activity_timestamp_seconds", "warden_session_memory_bytes",
+    "warden_session_events_total", "warden_session_recovery_seconds_count",
+    "warden_actor_mailbox_size", "warden_actor_messages_total",
+    "warden_webhook_deliveries_total", "warden_webhook_delivery_seconds_count",
+    "warden_webhook_outbox_pending", "warden_webhook_outbox_oldest_age_seconds",
+    "warden_webhook_dead_letters_total",
+}
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+def samples(text: str) -> Iterator[Sample]:
+    for family in text_string_to_metric_families(text):
+        yield from family.samples
+
+
+def restart(child: str, reason: Reason, supervisor: str = "sessions") -> LifecycleEvent:
+    return LifecycleEvent(EventName.RESTART_SCHEDULED, supervisor, child, NOW, reason=reason,
+                          attempt=1, delay=1.0)
+
+
+def test_every_spec_name_is_exposed_even_before_any_event(
+        registry: CollectorRegistry) -> None:
+    Metrics(registry, FakeBoard([make_status("acct-1", last_heartbeat=NOW, last_activity=NOW,
+                                             details={"memory_bytes": 1})]))
+    names = {s.name for s in samples(_text(registry))}
+    assert names >= SPEC_NAMES
+
+
+def _text(registry: CollectorRegistry) -> str:
+    from prometheus_client import generate_latest
+
+    return generate_latest(registry).decode()
+
+
+def test_session_state_is_one_for_the_current_state_and_zero_for_the_seven_others(
+        registry: CollectorRegistry) -> None:
+    board = FakeBoard([make_status("a", ChildState.BACKOFF), make_status("b")])
+    Metrics(registry, board)
+    for state in ChildState:
+        expected = 1.0 if state is ChildState.BACKOFF else 0.0
+        assert registry.get_sample_value(
+            "warden_session_state", {"session": "a", "state": str(state)}) == expected
+    assert registry.get_sample_value(
+        "warden_session_state", {"session": "b", "state": "healthy"}) == 1.0
+    board.sessions = (make_status("a", ChildState.HEALTHY),)  # read again at the next scrape
+    assert registry.get_sample_value(
+        "warden_session_state", {"session": "a", "state": "backoff"}) == 0.0
+
+
+def test_board_details_become_gauges_and_unknown_ones_are_left_out(
+        registry: CollectorRegistry) -> None:
+    board = FakeBoard([
+        make_status("a", last_heartbeat=NOW - 1, last_activity=NOW - 5,
+                    details={"memory_bytes": 300 * 2**20, "events_total": 12}),
+        make_status("b"),
+    ])
+    Metrics(registry, board)
+    value = registry.get_sample_value
+    assert value("warden_session_last_heartbeat_timestamp_seconds", {"session": "a"}) == NOW - 1
+    assert value("warden_session_last_activity_timestamp_seconds", {"session": "a"}) == NOW - 5
+    assert value("warden_session_memory_bytes", {"session": "a"}) == 300 * 2**20
+    assert value("warden_session_events_total", {"session": "a"}) == 12
+    assert value("warden_session_memory_bytes", {"session": "b"}) is None
+    assert value("warden_session_last_heartbeat_timestamp_seconds", {"session": "b"}) is None
+
+
+def test_restarts_are_counted_by_reason_from_events_with_all_reasons_preset(
+        registry: CollectorRegistry) -> None:
+    metrics = Metrics(registry, FakeBoard([make_status("a")]))
+    bus = EventBus()
+    metrics.attach(bus)
+    bus.emit(restart("a", Reason.CANARY))
+    bus.emit(restart("a", Reason.CANARY))
+    bus.emit(restart("a", Reason.MANUAL))
+    bus.emit(restart("webhook", Reason.CRASH, supervisor="root"))  # not a session
+    value = registry.get_sample_value
+    assert value("warden_session_restarts_total", {"session": "a", "reason": "canary"}) == 2
+    assert value("warden_session_restarts_total", {"session": "a", "reason": "manual"}) == 1
+    for reason in ("crash", "heartbeat", "activity", "memory"):
+        assert value("warden_session_restarts_total", {"session": "a", "reason": reason}) == 0
+    assert value("warden_session_restarts_total", {"session": "webhook", "reason": "crash"}) \
+        is None
+
+
+def test_recovery_times_fill_the_histogram(registry: CollectorRegistry) -> None:
+    metrics = Metrics(registry, FakeBoard())
+    for seconds in (0.4, 3.0, 90.0):
+        metrics.observe(LifecycleEvent(EventName.CHILD_RECOVERED, "sessions", "a", NOW,
+                                       reason=Reason.CRASH, recovery_seconds=seconds))
+    value = registry.get_sample_value
+    assert value("warden_session_recovery_seconds_count") == 3
+    assert value("warden_session_recovery_seconds_bucket", {"le": "0.5"}) == 1
+    assert value("warden_session_recovery_seconds_bucket", {"le": "5.0"}) == 2
+    assert value("warden_session_recovery_seconds_bucket", {"le": "120.0"}) == 3
+
+
+def test_actor_message_counts_stay_monotonic_across_incarnations(
+        registry: CollectorRegistry) -> None:
+    board = FakeBoard([make_status("a", messages=40)], [make_status("webhook", mailbox_size=7)])
+    metrics = Metrics(registry, board)
+    value = registry.get_sample_value
+    assert value("warden_actor_messages_total", {"actor": "a"}) == 40
+    assert value("warden_actor_mailbox_size", {"actor": "webhook"}) == 7
+    board.sessions = (make_status("a", messages=45),)
+    metrics.observe(restart("a", Reason.HEARTBEAT))  # the last look at the old incarnation
+    board.sessions = (make_status("a", messages=3),)  # a new incarnation counts from 0
+    assert value("warden_actor_messages_total", {"actor": "a"}) == 48
+
+
+def test_monotonic_totals_bank_each_reset() -> None:
+    totals = MonotonicTotals()
+    assert [totals.observe("k", v) for v in (1, 5, 5, 2, 9, 0, 4)] == [1, 5, 5, 7, 14, 14, 18]
+    assert totals.observe("other", 3) == 3
+
+
+def test_delivery_attempts_are_counted_by_outcome_and_timed(
+        registry: CollectorRegistry) -> None:
+    metrics = Metrics(registry, FakeBoard())
+    value = registry.get_sample_value
+    for outcome in DELIVERY_OUTCOMES:
+        assert value("warden_webhook_deliveries_total", {"outcome": outcome}) == 0
+    metrics.delivery_attempted("delivered", 0.02)
+    metrics.delivery_attempted("delivered", 0.2)
+    metrics.delivery_attempted("retry", 15.0)
+    assert value("warden_webhook_deliveries_total", {"outcome": "delivered"}) == 2
+    assert value("warden_webhook_deliveries_total", {"outcome": "retry"}) == 1
+    assert value("warden_webhook_delivery_seconds_count") == 3
+    assert value("warden_webhook_delivery_seconds_sum") == pytest.approx(15.22)
+    with pytest.raises(ValueError, match="unknown delivery outcome"):
+        metrics.delivery_attempted("lost", 1.0)
+
+
+def test_outbox_figures_are_read_at_scrape_time(registry: CollectorRegistry) -> None:
+    outbox = Outbox()
+    Metrics(registry, FakeBoard(), outbox=outbox)
+    value = registry.get_sample_value
+    assert value("warden_webhook_outbox_pending") == 3
+    assert value("warden_webhook_outbox_oldest_age_seconds") == 42.0
+    assert value("warden_webhook_dead_letters_total") == 1
+    outbox.figures = Stats(pending=0, oldest_age_seconds=None, dead_letters=0, delivered=20)
+    assert value("warden_webhook_outbox_pending") == 0
+    assert value("warden_webhook_outbox_oldest_age_seconds") == 0
+    assert value("warden_webhook_dead_letters_total") == 1  # requeued letters still happened
+
+
+def test_nothing_lands_on_the_global_registry() -> None:
+    from prometheus_client import REGISTRY
+
+    before = {s.name for s in samples(_text(REGISTRY))}
+    Metrics(CollectorRegistry(), FakeBoard([make_status("a")]))
+    assert not {n for n in {s.name for s in samples(_text(REGISTRY))} - before
+                if n.startswith("warden_")}
+
+
+def test_a_scrape_over_http_of_a_running_runtime_parses(registry: CollectorRegistry) -> None:
+    with fake_runtime(["acct-1", "acct-2"]) as runtime:
+        metrics = Metrics(registry, runtime.board)
+        metrics.attach(runtime.events)
+        deps: FrontDeps = runtime_deps(runtime, registry=registry)
+        with serving(deps) as front:
+            assert call("POST", front.url + "/sessions/acct-2/restart").status == 202
+            assert wait_for_sessions(runtime, lambda ss: ss[1].restarts_total == 1
+                                     and ss[1].state is ChildState.HEALTHY)
+            answer = call("GET", front.url + "/metrics")
+    assert answer.status == 200
+    assert answer.headers["Content-Type"].startswith("text/plain")
+    found = {(s.name, tuple(sorted(s.labels.items()))): s.value
+             for s in samples(answer.raw.decode())}
+    assert found[("warden_session_state", (("session", "acct-1"), ("state", "healthy")))] == 1
+    assert found[("warden_session_restarts_total",
+                  (("reason", "manual"), ("session", "acct-2")))] == 1
+    assert found[("warden_session_restarts_total",
+                  (("reason", "manual"), ("session", "acct-1")))] == 0
+    assert found[("warden_session_events_total", (("session", "acct-1"),))] == 5
+    assert found[("warden_session_recovery_seconds_count", ())] == 1
+    assert ("warden_actor_messages_total", (("actor", "sessions"),)) in found
+    assert {name for name, _ in found} >= SPEC_NAMES

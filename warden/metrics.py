@@ -1,0 +1,229 @@
+"""Warden's Prometheus metrics (SPEC §6), on a registry the caller owns, never the global one.
+
+Session and actor gauges are read from the status board at scrape time; restart counts and
+recovery times come from the event bus; webhook deliveries are counted by the webhook actor
+through `delivery_attempted`; outbox figures are read from the outbox at scrape time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from runtime import ChildState, ChildStatus, EventBus, EventName, LifecycleEvent, Reason
+
+__all__ = ["DELIVERY_OUTCOMES", "Metrics", "MonotonicTotals"]
+
+DELIVERY_OUTCOMES = ("delivered", "retry", "dead_letter", "paused")
+RECOVERY_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
+DELIVERY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0)
+# Events after which an incarnation's counts are about to reset: read them one last time.
+_ENDINGS = frozenset({EventName.RESTART_SCHEDULED, EventName.CHILD_EXITED,
+                      EventName.CHILD_STOPPED, EventName.CHILD_KILLED})
+
+
+class _Board(Protocol):
+    def children(self, supervisor: str | None = None) -> tuple[ChildStatus, ...]: ...
+    def get(self, child_id: str) -> ChildStatus | None: ...
+
+
+class _OutboxStats(Protocol):
+    @property
+    def pending(self) -> int: ...
+    @property
+    def oldest_age_seconds(self) -> float | None: ...
+    @property
+    def dead_letters(self) -> int: ...
+
+
+class _OutboxSource(Protocol):
+    def stats(self) -> _OutboxStats: ...
+
+
+class MonotonicTotals:
+    """Per-key counters made monotonic over values that reset (one count per incarnation).
+
+    A value lower than the last one seen means a new incarnation began: the last one is
+    banked. Counts an old incarnation made after its last observation are lost, so observe
+    at scrape time and again when an incarnation ends.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}
+        self._banked: defaultdict[str, float] = defaultdict(float)
+
+    def observe(self, key: str, value: float) -> float:
+        with self._lock:
+            last = self._last.get(key, 0.0)
+            if value < last:
+                self._banked[key] += last
+            self._last[key] = value
+            return self._banked[key] + value
+
+
+class Metrics:
+    """All of Warden's metrics; `attach(bus)` feeds the event-driven ones."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        board: _Board,
+        *,
+        outbox: _OutboxSource | None = None,
+        sessions_supervisor: str = "sessions",
+    ) -> None:
+        self.registry = registry
+        self.board = board
+        self.outbox = outbox
+        self.sessions_supervisor = sessions_supervisor
+        self._lock = threading.Lock()
+        self._restarts: defaultdict[tuple[str, str], int] = defaultdict(int)
+        self._deliveries: dict[str, int] = dict.fromkeys(DELIVERY_OUTCOMES, 0)
+        self._messages = MonotonicTotals()
+        self._events = MonotonicTotals()
+        self._dead_letters = MonotonicTotals()
+        self.recovery = Histogram(
+            "warden_session_recovery_seconds",
+            "Seconds from a session's restart decision to its being healthy again.",
+            buckets=RECOVERY_BUCKETS, registry=registry)
+        self.delivery_seconds = Histogram(
+            "warden_webhook_delivery_seconds", "Seconds one webhook delivery attempt took.",
+            buckets=DELIVERY_BUCKETS, registry=registry)
+        registry.register(_BoardCollector(self))
+
+    def attach(self, bus: EventBus) -> Callable[[], None]:
+        """Subscribe to lifecycle events; returns the unsubscriber."""
+        return bus.subscribe(self.observe)
+
+    def observe(self, event: LifecycleEvent) -> None:
+        """Count one lifecycle event (on the emitting thread: quick, no I/O)."""
+        if event.name in _ENDINGS:
+            status = self.board.get(event.child)
+            if status is not None:
+                self._observe_counts(status)
+        if event.supervisor != self.sessions_supervisor:
+            return
+        if event.name is EventName.RESTART_SCHEDULED and event.reason is not None:
+            with self._lock:
+                self._restarts[(event.child, str(event.reason))] += 1
+        elif event.name is EventName.CHILD_RECOVERED and event.recovery_seconds is not None:
+            self.recovery.observe(event.recovery_seconds)
+
+    def delivery_attempted(self, outcome: str, seconds: float) -> None:
+        """Count one webhook delivery attempt: delivered | retry | dead_letter | paused."""
+        if outcome not in self._deliveries:
+            raise ValueError(f"unknown delivery outcome {outcome!r} "
+                             f"(expected one of: {', '.join(DELIVERY_OUTCOMES)})")
+        with self._lock:
+            self._deliveries[outcome] += 1
+        self.delivery_seconds.observe(seconds)
+
+    def _observe_counts(self, status: ChildStatus) -> tuple[float, float | None]:
+        messages = self._messages.observe(status.id, status.messages)
+        events = status.details.get("events_total")
+        if status.supervisor == self.sessions_supervisor and isinstance(events, int):
+            return messages, self._events.observe(status.id, events)
+        return messages, None
+
+    # --- scrape time -----------------------------------------------------------------------------
+
+    def collect(self) -> Iterator[Metric]:
+        sessions = self.board.children(self.sessions_supervisor)
+        yield from self._session_metrics(sessions)
+        yield from self._actor_metrics(self.board.children())
+        yield from self._webhook_metrics()
+
+    def _session_metrics(self, sessions: tuple[ChildStatus, ...]) -> Iterator[Metric]:
+        state = GaugeMetricFamily("warden_session_state",
+                                  "1 for the session's current state, 0 for the others.",
+                                  labels=("session", "state"))
+        heartbeat = GaugeMetricFamily("warden_session_last_heartbeat_timestamp_seconds",
+                                      "Wall-clock time of the session's last heartbeat.",
+                                      labels=("session",))
+        activity = GaugeMetricFamily("warden_session_last_activity_timestamp_seconds",
+                                     "Wall-clock time of the session's last inbound event.",
+                                     labels=("session",))
+        memory = GaugeMetricFamily("warden_session_memory_bytes",
+                                   "Memory of the session's browser process tree.",
+                                   labels=("session",))
+        events = CounterMetricFamily("warden_session_events",
+                                     "Inbound events the session has forwarded.",
+                                     labels=("session",))
+        restarts = CounterMetricFamily("warden_session_restarts",
+                                       "Restarts of the session, by reason.",
+                                       labels=("session", "reason"))
+        with self._lock:
+            counted = dict(self._restarts)
+        names = [s.id for s in sessions]
+        names += sorted({child for child, _ in counted} - set(names))
+        for status in sessions:
+            for value in ChildState:
+                state.add_metric((status.id, str(value)), 1.0 if status.state is value else 0.0)
+            if status.last_heartbeat is not None:
+                heartbeat.add_metric((status.id,), status.last_heartbeat)
+            if status.last_activity is not None:
+                activity.add_metric((status.id,), status.last_activity)
+            bytes_ = status.details.get("memory_bytes")
+            if isinstance(bytes_, int | float) and not isinstance(bytes_, bool):
+                memory.add_metric((status.id,), float(bytes_))
+            _, total = self._observe_counts(status)
+            events.add_metric((status.id,), 0.0 if total is None else total)
+        for name in names:
+            for reason in Reason:
+                restarts.add_metric((name, str(reason)), counted.get((name, str(reason)), 0))
+        yield from (state, restarts, heartbeat, activity, memory, events)
+
+    def _actor_metrics(self, children: tuple[ChildStatus, ...]) -> Iterator[Metric]:
+        mailbox = GaugeMetricFamily("warden_actor_mailbox_size",
+                                    "Messages waiting in the actor's inbox.", labels=("actor",))
+        messages = CounterMetricFamily("warden_actor_messages",
+                                       "Messages the actor has handled, over all incarnations.",
+                                       labels=("actor",))
+        for status in children:
+            mailbox.add_metric((status.id,), status.mailbox_size)
+            total, _ = self._observe_counts(status)
+            messages.add_metric((status.id,), total)
+        yield from (mailbox, messages)
+
+    def _webhook_metrics(self) -> Iterator[Metric]:
+        deliveries = CounterMetricFamily("warden_webhook_deliveries",
+                                         "Webhook delivery attempts, by outcome.",
+                                         labels=("outcome",))
+        with self._lock:
+            for outcome, count in self._deliveries.items():
+                deliveries.add_metric((outcome,), count)
+        yield deliveries
+        # Without an outbox (no webhook configured) nothing is pending: the names still exist.
+        stats = None if self.outbox is None else self.outbox.stats()
+        yield GaugeMetricFamily("warden_webhook_outbox_pending",
+                                "Events committed to the outbox and not yet delivered.",
+                                value=0 if stats is None else stats.pending)
+        oldest = None if stats is None else stats.oldest_age_seconds
+        yield GaugeMetricFamily("warden_webhook_outbox_oldest_age_seconds",
+                                "Age of the oldest undelivered event (0 when none).",
+                                value=0.0 if oldest is None else oldest)
+        dead = 0 if stats is None else stats.dead_letters
+        yield CounterMetricFamily("warden_webhook_dead_letters",
+                                  "Events given up on after the retry schedule or a 4xx.",
+                                  value=self._dead_letters.observe("", dead))
+
+
+class _BoardCollector(Collector):
+    """Adapts `Metrics.collect` to prometheus_client's collector interface."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        return self._metrics.collect()
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())  # not described up front: collect() is only called at scrape time
