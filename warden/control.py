@@ -1,0 +1,173 @@
+"""The control client is the CLI's side of the HTTP API: `warden status|restart|stop|start`.
+
+Standard library only (urllib). Exit codes: 0 ok, 1 the runtime cannot be reached or failed,
+2 bad usage (unauthorized, unknown session).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Literal, TextIO
+
+__all__ = ["ApiFailure", "command", "format_table", "status"]
+
+Action = Literal["restart", "stop", "start"]
+TIMEOUT = 10.0
+UNAUTHORIZED = "unauthorized: pass --token or set WARDEN_API_TOKEN"
+
+
+class ApiFailure(Exception):
+    """A request that did not succeed, with the message to print and the exit code."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+def _request(method: str, url: str, token: str) -> tuple[int, Any]:
+    headers = {"Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, method=method, headers=headers,
+                                     data=b"" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            return response.status, _json(response.read())
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, _json(exc.read())
+    except urllib.error.URLError as exc:
+        raise ApiFailure(_unreachable(url, exc.reason), 1) from None
+    except (TimeoutError, ConnectionError) as exc:
+        raise ApiFailure(_unreachable(url, exc), 1) from None
+
+
+def _unreachable(url: str, reason: object) -> str:
+    base = url.split("/", 3)
+    where = "/".join(base[:3]) if len(base) >= 3 else url
+    if isinstance(reason, ConnectionRefusedError):
+        why = "connection refused"
+    elif isinstance(reason, TimeoutError):
+        why = "timed out"
+    else:
+        why = str(getattr(reason, "strerror", None) or reason)
+    return f"cannot reach warden at {where}: {why} — is `warden run` running?"
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return None
+
+
+def _error_text(body: Any, status: int) -> str:
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        return str(body["error"])
+    return f"HTTP {status}"
+
+
+def status(url: str, token: str, as_json: bool, *, out: TextIO | None = None,
+           err: TextIO | None = None, now: Callable[[], float] = time.time) -> int:
+    """Print the sessions of the runtime at `url` as a table (or the raw JSON)."""
+    out, err = out or sys.stdout, err or sys.stderr
+    try:
+        code, body = _request("GET", url.rstrip("/") + "/sessions", token)
+    except ApiFailure as failure:
+        print(failure.message, file=err)
+        return failure.exit_code
+    if code == 401:
+        print(UNAUTHORIZED, file=err)
+        return 2
+    if code != 200 or not isinstance(body, dict) or not isinstance(body.get("sessions"), list):
+        print(f"warden at {url} answered {_error_text(body, code)}", file=err)
+        return 1
+    if as_json:
+        print(json.dumps(body, indent=2), file=out)
+    else:
+        print(format_table(body["sessions"], now()), file=out)
+    return 0
+
+
+def command(action: Action, session: str, url: str, token: str, *,
+            out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Ask the runtime at `url` to restart, stop or start `session`."""
+    out, err = out or sys.stdout, err or sys.stderr
+    if action not in ("restart", "stop", "start"):
+        print(f"unknown action {action!r}", file=err)
+        return 2
+    target = f"{url.rstrip('/')}/sessions/{urllib.parse.quote(session, safe='')}/{action}"
+    try:
+        code, body = _request("POST", target, token)
+    except ApiFailure as failure:
+        print(failure.message, file=err)
+        return failure.exit_code
+    if code == 401:
+        print(UNAUTHORIZED, file=err)
+        return 2
+    if code == 404:
+        print(f"no session {session}", file=err)
+        return 2
+    if code == 400:
+        print(f"bad request: {_error_text(body, code)}", file=err)
+        return 2
+    if code != 202:
+        print(f"warden at {url} answered {_error_text(body, code)}", file=err)
+        return 1
+    message = body.get("message") if isinstance(body, dict) else None
+    print(f"{session}: {message or action + ' initiated'}", file=out)
+    return 0
+
+
+# --- the table ----------------------------------------------------------------------------------
+
+HEADERS = ("SESSION", "STATE", "RESTARTS", "LAST REASON", "HEARTBEAT", "ACTIVITY", "MEMORY",
+           "PID")
+
+
+def format_table(sessions: Sequence[dict[str, Any]], now: float) -> str:
+    """Sessions as aligned columns; ages are measured against `now` (wall-clock seconds)."""
+    if not sessions:
+        return "no sessions"
+    rows = [HEADERS]
+    for s in sessions:
+        memory = s.get("memory_bytes")
+        rows.append((
+            str(s.get("id")),
+            str(s.get("state")),
+            f"{s.get('restarts', 0)}/{s.get('restarts_total', 0)}",
+            s.get("last_restart_reason") or "-",
+            _age(now, s.get("last_heartbeat")),
+            _age(now, s.get("last_activity")),
+            "-" if memory is None else f"{memory / 2**20:.0f} MiB",
+            "-" if s.get("browser_pid") is None else str(s.get("browser_pid")),
+        ))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADERS))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows)
+
+
+def _age(now: float, stamp: object) -> str:
+    if not isinstance(stamp, str):
+        return "-"
+    try:
+        then = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return "?"
+    seconds = max(0.0, now - then)
+    if seconds < 10:
+        return f"{seconds:.1f}s ago"
+    if seconds < 120:
+        return f"{seconds:.0f}s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m ago"
+    return f"{seconds / 3600:.1f}h ago"
