@@ -34,6 +34,7 @@ from runtime import (
     Scheduler,
     SupervisorSpec,
 )
+from runtime.messages import ChildExited
 from tests.actors.webhook_receiver import Receiver, Reply
 from warden.config import WebhookConfig
 
@@ -323,6 +324,17 @@ def test_delivered_events_are_purged_after_keep_delivered(harness: Harness) -> N
     for _ in range(61):
         harness.clock.advance(1.0)
     assert wait_until(lambda: harness.outbox.stats().delivered == 0)
+
+
+def test_an_unusable_secret_stops_the_actor_with_a_clear_error(harness: Harness) -> None:
+    harness.start(secret="whsec_not*base64!")
+    assert wait_until(lambda: any(isinstance(r, ChildExited) for r in harness.reports))
+    exited = next(r for r in harness.reports if isinstance(r, ChildExited))
+    assert exited.abnormal
+    assert "SigningKeyError: webhook secret: the part after whsec_ is not valid base64" in (
+        exited.error)
+    assert "not*base64" not in exited.error
+    harness.ref = None  # it is already dead
 
 
 def test_it_heartbeats_under_a_supervisor_while_a_post_hangs(tmp_path: Path) -> None:
