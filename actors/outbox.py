@@ -202,7 +202,8 @@ class Outbox:
 
     def pending(self, limit: int = 100) -> list[StoredEvent]:
         """The next `limit` undelivered events, oldest first (the delivery order)."""
-        with self._write_lock:
+        with self._write_lock:  # the keeper connection serves one thread at a time
+            self._check_open()
             rows = self._keeper.execute(
                 "SELECT id, session_id, seq, type, body, attempts FROM events"
                 " WHERE state = 'pending' ORDER BY pos LIMIT ?", (limit,)).fetchall()
@@ -241,18 +242,21 @@ class Outbox:
         cutoff = self._clock.time() - keep
         purged = 0
         while True:
-            with self._write_lock:
-                count = self._keeper.execute(
-                    "DELETE FROM events WHERE pos IN (SELECT pos FROM events"
-                    " WHERE state = 'delivered' AND settled_at <= ? LIMIT ?)",
-                    (cutoff, _PURGE_CHUNK)).rowcount
+            count = self._keep("DELETE FROM events WHERE pos IN (SELECT pos FROM events"
+                               " WHERE state = 'delivered' AND settled_at <= ? LIMIT ?)",
+                               (cutoff, _PURGE_CHUNK))
             purged += count
             if count < _PURGE_CHUNK:
                 return purged
 
-    def _keep(self, sql: str, params: tuple[Any, ...]) -> None:
+    def _keep(self, sql: str, params: tuple[Any, ...]) -> int:
         with self._write_lock:
-            self._keeper.execute(sql, params)
+            self._check_open()
+            return self._keeper.execute(sql, params).rowcount
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise OutboxClosed(f"outbox {self.path} is closed")
 
     # --- operators ------------------------------------------------------------------------------
 
@@ -266,10 +270,12 @@ class Outbox:
 
     def _requeue(self, where: str, params: tuple[Any, ...]) -> int:
         # Durable like an append (synchronous=FULL): an operator was told it is queued again.
-        with self._write_lock, transaction(self._appender) as conn:
-            count = conn.execute(
-                "UPDATE events SET state = 'pending', attempts = 0, next_attempt_at = NULL,"
-                f" settled_at = NULL WHERE {where}", params).rowcount
+        with self._write_lock:
+            self._check_open()
+            with transaction(self._appender) as conn:
+                count = conn.execute(
+                    "UPDATE events SET state = 'pending', attempts = 0, next_attempt_at = NULL,"
+                    f" settled_at = NULL WHERE {where}", params).rowcount
         if count:
             self._notify()
         return count
@@ -298,8 +304,7 @@ class Outbox:
 
     def _read(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
         with self._read_lock:
-            if self._closed:
-                raise OutboxClosed(f"outbox {self.path} is closed")
+            self._check_open()
             return self._reader.execute(sql, params).fetchall()
 
     def close(self) -> None:

@@ -153,6 +153,23 @@ def test_stats_count_states_and_age_the_oldest_pending(outbox: Outbox, clock: Fa
     assert outbox.pending() == [third]
 
 
+def test_stats_do_not_wait_for_a_long_write(outbox: Outbox) -> None:
+    outbox.append("a", "session.started", {})
+    writer = sqlite3.connect(outbox.path, isolation_level=None)
+    answered = threading.Event()
+    try:
+        writer.execute("BEGIN IMMEDIATE")  # a write in progress, holding SQLite's write lock
+        writer.execute("UPDATE events SET state = 'dead'")
+        reader = threading.Thread(target=lambda: (outbox.stats(), answered.set()))
+        reader.start()
+        assert answered.wait(10), "stats() waited for the writer"
+        reader.join()
+        assert outbox.stats().pending == 1  # the uncommitted write is not seen
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
 def test_a_dead_letter_keeps_its_last_status_and_error_and_can_be_requeued(
         outbox: Outbox) -> None:
     event = outbox.append("a", "message.received", {})
@@ -197,11 +214,14 @@ def test_delivered_events_are_kept_for_the_configured_time(outbox: Outbox,
     assert outbox.append("a", "message.received", {}).seq == 3  # seq never goes back
 
 
-def test_a_closed_outbox_refuses_appends(tmp_path: Path) -> None:
+def test_a_closed_outbox_refuses_everything_with_one_clear_error(tmp_path: Path) -> None:
     box = Outbox(tmp_path / FILE_NAME)
+    event = box.append("a", "session.started", {})
     box.close()
-    with pytest.raises(OutboxClosed):
-        box.append("a", "session.started", {})
+    for call in (lambda: box.append("a", "session.started", {}), box.pending, box.stats,
+                 lambda: box.mark_delivered(event.id, 200), lambda: box.requeue(event.id)):
+        with pytest.raises(OutboxClosed):
+            call()
 
 
 # --- `warden outbox` -----------------------------------------------------------------------------
