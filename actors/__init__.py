@@ -1,1 +1,1 @@
-"""Concrete actors on the runtime: browser sessions (with adapters), webhook delivery, HTTP front."""
+"""Concrete actors on the runtime: browser sessions with adapters, webhook delivery, HTTP front."""
