@@ -27,6 +27,7 @@ from actors.adapters.simulator import SimulatorAdapter
 from actors.browser import DEFAULT_ARGS, BrowserTree, resolve_executable
 from actors.outbox import Outbox
 from actors.session import BrowserSession, SessionSettings
+from bench.common import percentile
 from runtime import ChildSpec, EventBus, LifecycleEvent, Liveness, Runtime, SupervisorSpec
 from simulator.app import SimulatorServer
 from warden.config import Policy
@@ -35,9 +36,7 @@ QUICK = os.environ.get("WARDEN_BENCH_QUICK") == "1"
 CHROMIUM = resolve_executable("auto")
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+pct = percentile
 
 
 class TimedOutbox:
@@ -190,7 +189,7 @@ def detection(samples: int) -> dict[str, Any]:
                     os.kill(pid, signal.SIGKILL)
                 else:
                     bench.sim_post("/sim/acct-1/fault", {"mode": mode})
-                t, event = bench.wait_event("acct-1", "restart_scheduled", t0)
+                t, _event = bench.wait_event("acct-1", "restart_scheduled", t0)
                 times.append(t - t0)
                 bench.sim_post("/sim/acct-1/fault", {"mode": "none"})
             out[f"detect_{mode}_median_s"] = round(statistics.median(times), 2)
