@@ -33,7 +33,7 @@ from runtime import (
     SupervisedActor,
     Timer,
 )
-from warden.config import HttpConfig, is_loopback
+from warden.config import Config, HttpConfig, is_loopback
 
 __all__ = [
     "Board",
@@ -112,6 +112,28 @@ class FrontDeps:
     sessions_supervisor: str = "sessions"
     webhook_child: str = "webhook"
     cache_renderings: bool = True
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        config: Config,
+        board: Board,
+        events: EventBus,
+        control: Control,
+        root_running: Callable[[], bool] = _always_running,
+        outbox: OutboxStatsSource | None = None,
+        registry: CollectorRegistry | None = None,
+        clock: Clock | None = None,
+    ) -> FrontDeps:
+        """The deps of a `warden run`: recent events subscribed to `events` (call this before
+        the runtime starts so none is missed) and the demo sink on the webhook secret."""
+        recent = RecentEvents()
+        recent.attach(events)
+        clock = clock or MonotonicClock()
+        return cls(board=board, control=control, root_running=root_running, events=recent,
+                   outbox=outbox, registry=registry,
+                   sink=DemoSink(config.webhook.secret, clock=clock), clock=clock)
 
 
 class Front:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -34,6 +35,8 @@ from runtime import ChildStatus
 from warden.config import HttpConfig
 
 __all__ = ["MAX_BODY", "ApiError", "build_app"]
+
+logger = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
 DASHBOARD = Path(__file__).parent / "dashboard"
@@ -109,6 +112,9 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         message = {404: "not found", 405: f"method {request.method} not allowed",
                    413: f"request body larger than {MAX_BODY} bytes"}.get(exc.status, exc.reason)
         return _error(exc.status, message, headers)
+    except Exception:
+        logger.exception("%s %s failed", request.method, request.path)
+        return _error(500, "internal error (see the warden log)")
 
 
 @web.middleware

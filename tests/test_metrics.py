@@ -208,3 +208,12 @@ def test_a_scrape_over_http_of_a_running_runtime_parses(registry: CollectorRegis
     assert found[("warden_session_recovery_seconds_count", ())] == 1
     assert ("warden_actor_messages_total", (("actor", "sessions"),)) in found
     assert {name for name, _ in found} >= SPEC_NAMES
+
+
+def test_given_the_bus_at_construction_it_subscribes_at_once(
+        registry: CollectorRegistry) -> None:
+    bus = EventBus()
+    Metrics(registry, FakeBoard([make_status("a")]), events=bus)
+    bus.emit(restart("a", Reason.MEMORY))
+    assert registry.get_sample_value(
+        "warden_session_restarts_total", {"session": "a", "reason": "memory"}) == 1

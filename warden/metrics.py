@@ -78,8 +78,10 @@ class Metrics:
         board: _Board,
         *,
         outbox: _OutboxSource | None = None,
+        events: EventBus | None = None,
         sessions_supervisor: str = "sessions",
     ) -> None:
+        """With `events`, subscribes to it at once (else call `attach` later)."""
         self.registry = registry
         self.board = board
         self.outbox = outbox
@@ -98,6 +100,8 @@ class Metrics:
             "warden_webhook_delivery_seconds", "Seconds one webhook delivery attempt took.",
             buckets=DELIVERY_BUCKETS, registry=registry)
         registry.register(_BoardCollector(self))
+        if events is not None:
+            self.attach(events)
 
     def attach(self, bus: EventBus) -> Callable[[], None]:
         """Subscribe to lifecycle events; returns the unsubscriber."""

@@ -146,6 +146,7 @@ function showSessions(now, sessions) {
   $("sum-total").textContent = sessions.length;
   $("sum-healthy").textContent = healthy;
   $("sum-unhealthy").textContent = sessions.length - healthy;
+  $("sum-unhealthy").classList.toggle("bad", sessions.length > healthy);
 }
 
 // --- webhook, events, sink --------------------------------------------------------------------

@@ -557,3 +557,28 @@ def test_the_front_actor_serves_and_heartbeats_as_a_child() -> None:
         runtime.stop()
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(url + "/healthz", timeout=5)
+
+
+def test_deps_for_a_warden_run_record_events_and_verify_with_the_webhook_secret() -> None:
+    from warden.config import parse_config
+
+    config = parse_config(f"webhook:\n  secret: {SECRET}\n")
+    bus = EventBus()
+    deps = FrontDeps.build(config=config, board=FakeBoard(), events=bus,
+                           control=FakeControl(()))
+    bus.emit(LifecycleEvent(EventName.CHILD_STARTED, "sessions", "acct-1", NOW))
+    assert [e.child for e in deps.events.latest()] == ["acct-1"]
+    assert deps.sink is not None
+    assert deps.sink.receive(event(1), signed(event(1))).seq == 1
+
+
+def test_a_failing_handler_answers_500_json_and_the_server_keeps_serving() -> None:
+    class BrokenBoard(FakeBoard):
+        def children(self, supervisor: str | None = None) -> tuple[ChildStatus, ...]:
+            raise RuntimeError("board exploded")
+
+    with serving(fake_deps(board=BrokenBoard())) as front:
+        answer = call("GET", front.url + "/sessions")
+        assert call("GET", front.url + "/healthz").status == 200
+    assert answer.status == 500
+    assert "error" in answer.body and "exploded" not in answer.body["error"]
