@@ -206,8 +206,8 @@ def main() -> dict[str, Any]:
                              root_running=lambda: runtime.running, cache_renderings=cache)
             front = Front(HttpConfig(port=0), deps).start()
             try:
-                for path, cached, restarts in plan:
-                    if cached is not cache:
+                for path, wants_cache, restarts in plan:
+                    if wants_cache is not cache:
                         continue
                     for client in ("aiohttp", "wrk"):
                         result = measure(runtime, front.url + path, client, restarts)

@@ -8,13 +8,13 @@ import socket
 
 import pytest
 
-from runtime import ChildState, Reason
+from runtime import ChildState, ChildStatus, Reason
 from tests.actors.test_front import FakeControl, fake_deps, serving
 from tests.actors.test_views import NOW, make_status
 from warden import cli, control
 
 
-def sessions() -> list[object]:
+def sessions() -> list[ChildStatus]:
     return [
         make_status("acct-1", restarts=1, restarts_total=4, last_restart_reason=Reason.CANARY,
                     last_heartbeat=NOW - 2.5, last_activity=NOW - 300.0,

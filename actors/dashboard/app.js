@@ -1,5 +1,6 @@
 // The dashboard polls GET /overview and shows sessions, lifecycle events, the webhook outbox
 // and the demo sink; buttons POST /sessions/{id}/{restart|stop|start}. No dependencies.
+// Paths are relative, so the page also works behind a reverse proxy under a prefix.
 "use strict";
 
 const POLL_MS = 1500;
@@ -215,7 +216,7 @@ function setHealth(reachable, running) {
 async function poll() {
   clearTimeout(timer);
   try {
-    const overview = await api("GET", "/overview");
+    const overview = await api("GET", "overview");
     showSessions(overview.now, overview.sessions);
     fillLog($("events"), overview.events, eventItem, "No lifecycle events yet.");
     showWebhook(overview.webhook);
@@ -244,7 +245,7 @@ function notify(text, isError) {
 
 async function command(id, verb) {
   try {
-    const answer = await api("POST", `/sessions/${encodeURIComponent(id)}/${verb}`);
+    const answer = await api("POST", `sessions/${encodeURIComponent(id)}/${verb}`);
     notify(`${id}: ${answer.message}`);
   } catch (error) {
     if (error.message === "unauthorized") { pendingAction = { id, verb }; return; }
