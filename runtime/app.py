@@ -52,6 +52,8 @@ class Runtime:
         self.root_context: ChildContext | None = None  # the root's thread and message count
 
     def start(self) -> Runtime:
+        if self.root is not None:
+            raise RuntimeError(f"runtime {self.spec.id!r} already started")
         self.scheduler.start()
         ctx = ChildContext(self.spec.id, 1, self._hear_root, self.clock, self.scheduler)
         self.root_context = ctx

@@ -11,7 +11,7 @@ import pykka
 
 from runtime.context import ChildContext
 
-__all__ = ["SupervisedActor"]
+__all__ = ["Aborted", "SupervisedActor"]
 
 
 class SupervisedActor(pykka.ThreadingActor):
@@ -20,8 +20,9 @@ class SupervisedActor(pykka.ThreadingActor):
 
     pykka ends an actor three ways, and each is reported once through the context:
     an exception in `on_start` (no `on_failure`, no `on_stop`), an exception in a `tell`
-    (`on_failure`), and a stop (`on_stop`). `stopped()` runs once on every one of them, on the
-    actor's thread, so resources are freed however the actor ends.
+    (`on_failure`), and a stop (`on_stop`). A BaseException (`sys.exit()` in a child) is
+    turned into `Aborted`, a crash of this child alone. `stopped()` runs once on every one of
+    them, on the actor's thread, so resources are freed however the actor ends.
     """
 
     # A hung thread that is abandoned must not keep the process alive at exit.
@@ -49,10 +50,18 @@ class SupervisedActor(pykka.ThreadingActor):
         except Exception as exc:
             self._end(abnormal=True, error=_describe(exc))
             raise
+        except BaseException as exc:  # pykka would let it end the thread without a word
+            self._end(abnormal=True, error=_describe(exc))
+            raise Aborted(_describe(exc)) from exc
 
     def on_receive(self, message: Any) -> Any:
         self.ctx.messages += 1
-        return self.receive(message)
+        try:
+            return self.receive(message)
+        except Exception:
+            raise
+        except BaseException as exc:  # pykka would stop every actor in the process
+            raise Aborted(_describe(exc)) from exc
 
     def on_failure(
         self,
@@ -70,9 +79,17 @@ class SupervisedActor(pykka.ThreadingActor):
             self._cleaned_up = True
             try:
                 self.stopped()
-            except Exception as exc:
+            except BaseException as exc:  # even SystemExit: the supervisor must hear of the end
                 abnormal, error = True, error or f"stopped(): {_describe(exc)}"
         self.ctx.exited(abnormal=abnormal, error=error)
+
+
+class Aborted(RuntimeError):
+    """A BaseException such as SystemExit escaped a child's code; for the child it is a crash.
+
+    pykka stops every actor in the process on a BaseException from a message handler, and
+    lets one from `on_start` end the thread unreported. Children turn it into this error.
+    """
 
 
 def _describe(exc: BaseException | None) -> str:

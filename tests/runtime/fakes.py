@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -39,6 +40,11 @@ class Crash:
 
 
 @dataclass(frozen=True, slots=True)
+class Exit:
+    """Tell a fake child to call sys.exit() inside receive() (a BaseException, not an error)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Block:
     """Tell a fake child to block inside receive() until `gate` is set."""
 
@@ -49,6 +55,7 @@ class Block:
 @dataclass(slots=True)
 class Behaviour:
     fail_start: bool = False  # started() raises
+    exit_start: bool = False  # started() calls sys.exit()
     heartbeat_on_start: bool = True  # the first heartbeat makes it healthy at once
     stop_hook: Callable[[str], object] | None = None  # runs inside stopped()
 
@@ -127,6 +134,8 @@ class FakeChild(SupervisedActor):
         behaviour = self.probe.behaviour(self.ctx.child_id)
         if behaviour.fail_start:
             raise RuntimeError("boom in started")
+        if behaviour.exit_start:
+            sys.exit(4)
         if behaviour.heartbeat_on_start:
             self.ctx.heartbeat()
 
@@ -134,6 +143,8 @@ class FakeChild(SupervisedActor):
         match message:
             case Crash():
                 raise RuntimeError("boom in receive")
+            case Exit():
+                sys.exit(3)
             case Block(gate=gate, entered=entered):
                 entered.set()
                 gate.wait()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from runtime import (
     ChildSpec,
     ChildState,
@@ -107,6 +109,7 @@ def test_a_hung_supervisor_is_caught_by_its_parent_like_any_child(harness: Harne
                                  liveness=Liveness(heartbeat_timeout=5.0))
     harness.start(SupervisorSpec(id="root", children=(spec,)))
     harness.wait_state("leaf", S.HEALTHY)
+    harness.wait_state("mid", S.HEALTHY)  # its one heartbeat was heard before the jump
     harness.clock.advance(5.5)
     assert harness.events.wait("mid", EventName.RESTART_SCHEDULED).reason is Reason.HEARTBEAT
 
@@ -117,3 +120,12 @@ def test_a_runtime_started_without_a_clock_uses_the_real_one() -> None:
         assert runtime.running
     finally:
         assert runtime.stop(timeout=WAIT) == 0
+
+
+def test_a_runtime_starts_once() -> None:
+    runtime = Runtime(SupervisorSpec(id="root", children=())).start()
+    try:
+        with pytest.raises(RuntimeError, match="already started"):
+            runtime.start()
+    finally:
+        runtime.stop(timeout=WAIT)

@@ -54,6 +54,8 @@ class Fragile(SupervisedActor):
         self.cleanups.append("stopped")
         if self.fail_in == "stopped":
             raise OSError("cannot clean up")
+        if self.fail_in == "stopped-exit":
+            raise SystemExit(5)
 
 
 Started = tuple[pykka.ActorRef[Any], list[str], ChildContext]
@@ -110,6 +112,14 @@ def test_a_failing_cleanup_makes_a_normal_end_abnormal(reports: Reports) -> None
     assert exited.abnormal
     assert "stopped(): OSError: cannot clean up" in exited.error
     assert cleanups == ["stopped"]
+
+
+def test_even_sys_exit_in_cleanup_is_reported_as_an_abnormal_end(reports: Reports) -> None:
+    ref, _, _ = start(reports, fail_in="stopped-exit")
+    ref.stop()
+    exited = reports.wait_exit()
+    assert exited.abnormal
+    assert "stopped(): SystemExit: 5" in exited.error
 
 
 def test_an_exception_in_an_ask_goes_to_the_caller_and_the_actor_lives_on(

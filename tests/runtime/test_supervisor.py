@@ -10,7 +10,7 @@ import pykka
 import pytest
 
 from runtime import ChildContext, ChildState, EventName, Reason, Restart, Strategy
-from tests.runtime.fakes import WAIT, Crash, Harness, budget
+from tests.runtime.fakes import WAIT, Crash, Exit, Harness, budget
 
 S = ChildState
 
@@ -120,6 +120,34 @@ def test_an_exception_in_started_is_a_crash(harness: Harness) -> None:
     assert harness.status("a").last_restart_reason is Reason.CRASH
 
 
+def test_a_child_that_calls_sys_exit_in_receive_crashes_alone(harness: Harness) -> None:
+    """pykka stops every actor in the process on a BaseException; a child must not do that."""
+    probe = harness.probe
+    runtime = harness.start(harness.spec(probe.spec("a"), probe.spec("b")))
+    harness.wait_state("b", S.HEALTHY)
+    probe.ref("a").tell(Exit())
+    harness.wait_state("a", S.BACKOFF)
+    assert "SystemExit: 3" in harness.events.of("a")[2].detail
+    harness.clock.advance(1.0)
+    harness.events.wait("a", EventName.CHILD_RECOVERED)
+    assert runtime.running
+    assert harness.status("b").state is S.HEALTHY
+    assert probe.incarnations("b") == 1
+
+
+def test_a_child_that_calls_sys_exit_in_started_crashes_alone(harness: Harness) -> None:
+    probe = harness.probe
+    probe.behaviour("a").exit_start = True
+    runtime = harness.start(harness.spec(probe.spec("b"), probe.spec("a")))
+    harness.wait_state("a", S.BACKOFF)
+    assert "SystemExit: 4" in harness.events.of("a")[1].detail
+    probe.behaviour("a").exit_start = False
+    harness.clock.advance(1.0)
+    harness.events.wait("a", EventName.CHILD_RECOVERED)
+    assert runtime.running
+    assert harness.status("b").state is S.HEALTHY
+
+
 def test_a_start_function_that_raises_is_a_crash(harness: Harness) -> None:
     attempts: list[int] = []
 
@@ -153,6 +181,7 @@ def test_restart_types_follow_otp(
     probe = harness.probe
     harness.start(harness.spec(probe.spec("a", restart=restart), probe.spec("b")))
     harness.wait_state("a", S.HEALTHY)
+    harness.wait_state("b", S.HEALTHY)
     if how == "stop":
         probe.ref("a").stop()  # a plain stop from outside the supervisor
     else:
@@ -238,7 +267,7 @@ def test_backoff_delays_grow_and_a_child_stays_down_until_its_delay_has_passed(
         scheduled = harness.events.wait("a", EventName.RESTART_SCHEDULED, count=attempt)
         assert (scheduled.attempt, scheduled.delay) == (attempt, delay)
         harness.clock.advance(delay * 0.99)
-        harness.clock.advance(0.0)
+        harness.wait_tick("a")
         assert probe.incarnations("a") == attempt  # not yet
         harness.clock.advance(delay * 0.01)
         probe.wait_started("a", attempt + 1)

@@ -17,6 +17,7 @@ def test_a_silent_child_is_restarted_for_heartbeat_and_its_talking_sibling_is_no
     liveness = Liveness(heartbeat_timeout=10.0)
     harness.start(harness.spec(probe.spec("silent", liveness=liveness),
                                probe.spec("talking", liveness=liveness)))
+    harness.wait_state("silent", S.HEALTHY)  # both first heartbeats heard before the jump
     harness.wait_state("talking", S.HEALTHY)
     harness.clock.advance(6.0)
     probe.ctx("talking").heartbeat()
@@ -81,7 +82,8 @@ def test_a_child_without_activity_for_its_timeout_is_restarted_for_activity(
     assert scheduled.reason is Reason.ACTIVITY
     harness.wait_state("quiet", S.BACKOFF)
     assert harness.status("busy").state is S.HEALTHY
-    assert harness.status("busy").last_activity == pytest.approx(harness.clock.time() - 20.0)
+    assert harness.status("busy").last_activity is not None
+    assert harness.status("quiet").last_activity is None
 
 
 @pytest.mark.parametrize("reason", [Reason.MEMORY, Reason.CANARY])
