@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from typing import Any
 
 import pykka
@@ -82,13 +83,14 @@ class Runtime:
     def stop(self, timeout: float = 30.0) -> int:
         """Stop the whole tree in reverse order; the exit code (1 if the root had failed)."""
         if self.root is not None:
+            deadline = time.monotonic() + timeout  # real time: this waits on threads
             try:
                 self.root.stop(block=True, timeout=timeout)
             except pykka.ActorDeadError:
                 pass
             except pykka.Timeout:
                 logger.error("root supervisor did not stop within %.0fs", timeout)
-        self._done.wait(timeout)
+            self._done.wait(max(0.0, deadline - time.monotonic()))
         self.scheduler.stop()
         with self._lock:
             if self.exit_code is None:
