@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -210,10 +210,18 @@ class Outbox:
         return [StoredEvent(*row) for row in rows]
 
     def mark_delivered(self, event_id: str, status: int) -> None:
+        self.mark_all_delivered([(event_id, status)])
+
+    def mark_all_delivered(self, answers: Sequence[tuple[str, int]]) -> None:
+        """Mark events delivered, given (event id, HTTP status) pairs, in one transaction."""
         now = self._clock.time()
-        self._keep("UPDATE events SET state = 'delivered', last_status = ?, last_error = NULL,"
-                   " last_attempt_at = ?, next_attempt_at = NULL, settled_at = ? WHERE id = ?",
-                   (status, now, now, event_id))
+        with self._write_lock:
+            self._check_open()
+            with transaction(self._keeper) as conn:
+                conn.executemany(
+                    "UPDATE events SET state = 'delivered', last_status = ?, last_error = NULL,"
+                    " last_attempt_at = ?, next_attempt_at = NULL, settled_at = ? WHERE id = ?",
+                    [(status, now, now, event_id) for event_id, status in answers])
 
     def record_retry(self, event_id: str, status: int | None, error: str,
                      next_attempt_at: float | None) -> None:

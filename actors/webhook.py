@@ -23,6 +23,7 @@ import pykka
 from actors.delivery import (
     PROBE_INITIAL,
     PROBE_MAX,
+    AttemptResult,
     EndpointState,
     Outcome,
     classify,
@@ -32,6 +33,7 @@ from actors.delivery import (
 from actors.outbox import Outbox
 from actors.poster import Attempted, Poster
 from actors.signing import Signer
+from actors.webhook_event import StoredEvent
 from runtime.child import SupervisedActor
 from runtime.context import ChildContext
 from runtime.scheduler import Timer
@@ -146,7 +148,19 @@ class WebhookActor(SupervisedActor):
             return
         if message.last:
             self._in_flight = False
-        event, result = message.event, message.result
+        *delivered, (event, result) = message.answers
+        if delivered:
+            self._outbox.mark_all_delivered([(e.id, r.status or 0) for e, r in delivered])
+            for _, answer in delivered:
+                self._observe(Outcome.DELIVERED, answer.seconds)
+        outcome = self._settle(event, result)
+        self._publish(last_status=result.status, last_error=result.error or None)
+        self._observe(outcome, result.seconds)
+        if not self._in_flight and self._not_before is None:
+            self._wake()
+
+    def _settle(self, event: StoredEvent, result: AttemptResult) -> Outcome:
+        """Write one answer to the outbox and act on it; returns what it came to."""
         outcome = classify(result.status)
         if outcome is Outcome.RETRY:
             delay = retry_delay(event.attempts + 1, self._config.schedule, self._config.jitter,
@@ -155,10 +169,10 @@ class WebhookActor(SupervisedActor):
                 self._outbox.record_retry(event.id, result.status, result.error,
                                           self._sleep(delay))
                 self._enter(EndpointState.RETRYING, f"{event.id}: {result.error}")
-            else:
-                outcome = Outcome.DEAD_LETTER
-                logger.warning("webhook %s: giving up on %s after %d attempts, the last: %s",
-                               self._url, event.id, event.attempts + 1, result.error)
+                return outcome
+            outcome = Outcome.DEAD_LETTER
+            logger.warning("webhook %s: giving up on %s after %d attempts, the last: %s",
+                           self._url, event.id, event.attempts + 1, result.error)
         elif outcome is Outcome.DEAD_LETTER:
             logger.warning("webhook %s refused %s for good: %s", self._url, event.id,
                            result.error)
@@ -174,10 +188,7 @@ class WebhookActor(SupervisedActor):
             self._outbox.record_pause(event.id, result.status, result.error,
                                       self._sleep(probe_delay(self._probes)))
             self._enter(EndpointState.PAUSED, result.error)
-        self._publish(last_status=result.status, last_error=result.error or None)
-        self._observe(outcome, result.seconds)
-        if not self._in_flight and self._not_before is None:
-            self._wake()
+        return outcome
 
     def _sleep(self, delay: float) -> float:
         """Wait `delay` seconds before the next run; returns when that is, in wall seconds."""

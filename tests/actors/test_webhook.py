@@ -142,6 +142,22 @@ def test_events_arrive_in_order_with_the_exact_body_and_valid_signatures(
     assert harness.details["endpoint_state"] == "ok"
 
 
+def test_a_failure_deep_in_a_long_run_keeps_what_came_before_delivered(
+        harness: Harness) -> None:
+    harness.receiver.script(*[Reply(204)] * 70, Reply(503))
+    ids = [harness.append(i=i) for i in range(100)]
+    harness.start()
+
+    assert harness.outcomes.wait(71)[-1] == "retry"
+    assert wait_until(lambda: harness.outbox.stats().delivered == 70)
+    assert [e.id for e in harness.outbox.pending(1)] == [ids[70]]
+    harness.clock.advance(5.0)
+    assert harness.receiver.wait_for(lambda r: len(r.delivered()) == 100)
+    assert [r.event["id"] for r in harness.receiver.delivered()] == ids
+    assert harness.outcomes.wait(101).count("delivered") == 100
+    assert wait_until(lambda: harness.outbox.stats().delivered == 100)
+
+
 def test_a_receiver_that_is_down_gets_everything_once_it_is_up(harness: Harness) -> None:
     harness.receiver.down()
     harness.start()
