@@ -23,7 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from actors.outbox_schema import SCHEMA, EventState, connect, transaction
+from actors.outbox_schema import (
+    RECORD_COLUMNS,
+    SCHEMA,
+    EventRecord,
+    EventState,
+    connect,
+    record_from_row,
+    transaction,
+)
 from actors.webhook_event import EventType, StoredEvent, event_body, new_event_id, to_json
 from runtime.clock import Clock, MonotonicClock
 
@@ -47,23 +55,6 @@ _ERROR_CHARS = 1000  # how much of an error text is kept
 
 class OutboxClosed(RuntimeError):
     """The outbox was closed; nothing more can be appended."""
-
-
-@dataclass(frozen=True, slots=True)
-class EventRecord:
-    """Everything the outbox knows about one event (for operators and tests)."""
-
-    id: str
-    session_id: str
-    seq: int
-    type: str
-    state: EventState
-    attempts: int
-    last_status: int | None
-    last_error: str | None
-    accepted_at: float  # wall seconds
-    next_attempt_at: float | None
-    settled_at: float | None  # when it was delivered or dead-lettered
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,14 +280,14 @@ class Outbox:
         return count
 
     def record(self, event_id: str) -> EventRecord | None:
-        rows = self._read(f"SELECT {_RECORD} FROM events WHERE id = ?", (event_id,))
-        return _record(rows[0]) if rows else None
+        rows = self._read(f"SELECT {RECORD_COLUMNS} FROM events WHERE id = ?", (event_id,))
+        return record_from_row(rows[0]) if rows else None
 
     def dead_letters(self, limit: int = 100) -> list[EventRecord]:
         """Dead letters, oldest first."""
-        rows = self._read(f"SELECT {_RECORD} FROM events WHERE state = 'dead'"
+        rows = self._read(f"SELECT {RECORD_COLUMNS} FROM events WHERE state = 'dead'"
                           " ORDER BY pos LIMIT ?", (limit,))
-        return [_record(row) for row in rows]
+        return [record_from_row(row) for row in rows]
 
     def stats(self) -> OutboxStats:
         """Counts and the oldest pending age: a few index lookups, never waiting on a writer."""
@@ -329,13 +320,3 @@ class Outbox:
             for conn in (self._appender, self._keeper, self._reader):
                 conn.close()
 
-
-_RECORD = ("id, session_id, seq, type, state, attempts, last_status, last_error, accepted_at,"
-           " next_attempt_at, settled_at")
-
-
-def _record(row: tuple[Any, ...]) -> EventRecord:
-    (event_id, session_id, seq, type, state, attempts, last_status, last_error, accepted_at,
-     next_attempt_at, settled_at) = row
-    return EventRecord(event_id, session_id, seq, type, EventState(state), attempts, last_status,
-                       last_error, accepted_at, next_attempt_at, settled_at)

@@ -4,7 +4,8 @@
 queries that must stay cheap however many rows are kept: the delivery head (pending by
 `pos`), the purge (delivered by age) and the dead-letter list. `sessions` remembers each
 session's last `seq`, so seq never restarts even after old rows are purged. `counts` is kept
-by triggers, so `Outbox.stats()` is a few lookups on every /metrics scrape.
+by triggers, so `Outbox.stats()` is a few lookups on every /metrics scrape. An `EventRecord`
+is one row of `events` as operators see it.
 """
 
 from __future__ import annotations
@@ -12,11 +13,20 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-__all__ = ["SCHEMA", "EventState", "connect", "transaction"]
+__all__ = [
+    "RECORD_COLUMNS",
+    "SCHEMA",
+    "EventRecord",
+    "EventState",
+    "connect",
+    "record_from_row",
+    "transaction",
+]
 
 
 class EventState(StrEnum):
@@ -72,6 +82,23 @@ PRAGMA user_version = 1;
 """
 
 
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """Everything the outbox knows about one event (for operators and tests)."""
+
+    id: str
+    session_id: str
+    seq: int
+    type: str
+    state: EventState
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    accepted_at: float  # wall seconds
+    next_attempt_at: float | None
+    settled_at: float | None  # when it was delivered or dead-lettered
+
+
 def connect(path: Path, synchronous: Literal["FULL", "NORMAL"]) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit), usable from any thread
     as long as the caller serializes its use."""
@@ -91,3 +118,15 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+RECORD_COLUMNS = ("id, session_id, seq, type, state, attempts, last_status, last_error,"
+                  " accepted_at, next_attempt_at, settled_at")
+
+
+def record_from_row(row: tuple[Any, ...]) -> EventRecord:
+    """An EventRecord from a row of `SELECT <RECORD_COLUMNS>`."""
+    (event_id, session_id, seq, type, state, attempts, last_status, last_error, accepted_at,
+     next_attempt_at, settled_at) = row
+    return EventRecord(event_id, session_id, seq, type, EventState(state), attempts, last_status,
+                       last_error, accepted_at, next_attempt_at, settled_at)

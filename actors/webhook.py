@@ -81,7 +81,7 @@ class WebhookActor(SupervisedActor):
         self._url = _redact(config.url)
         self._poster: Poster | None = None
         self._unsubscribe = _nothing
-        self._timers: list[Timer] = []
+        self._ticker: Timer | None = None
         self._wait: Timer | None = None
         self._not_before: float | None = None  # ctx.clock.monotonic() before which we wait
         self._run = 0  # the current run's number; answers of older runs are ignored
@@ -100,8 +100,8 @@ class WebhookActor(SupervisedActor):
         self.ctx.add_kill_hook(self._poster.close)
         self._poster.start()
         self._last_purge = self.ctx.clock.monotonic()
-        self._timers.append(self.ctx.scheduler.call_every(HEARTBEAT_INTERVAL,
-                                                          lambda: self._tell(Tick())))
+        self._ticker = self.ctx.scheduler.call_every(HEARTBEAT_INTERVAL,
+                                                     lambda: self._tell(Tick()))
         self._unsubscribe = self._outbox.subscribe(self._committed)
         self.ctx.heartbeat()
         self._publish(last_status=None, last_error=None)
@@ -109,7 +109,7 @@ class WebhookActor(SupervisedActor):
 
     def stopped(self) -> None:
         self._unsubscribe()
-        for timer in [*self._timers, self._wait]:
+        for timer in (self._ticker, self._wait):
             if timer is not None:
                 timer.cancel()
         if self._poster is not None:
