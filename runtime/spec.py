@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from runtime.intensity import RestartBudget
-from runtime.vocabulary import Restart, Strategy
+from runtime.vocabulary import Reason, Restart, Strategy
 
 if TYPE_CHECKING:
     import pykka
@@ -24,6 +24,30 @@ class Liveness:
 
     heartbeat_timeout: float | None = 10.0
     activity_timeout: float | None = None
+
+    def overdue(
+        self,
+        now: float,
+        started_at: float,
+        last_heartbeat: float | None,
+        last_activity: float | None,
+        *,
+        watch_activity: bool = True,
+    ) -> tuple[Reason, str] | None:
+        """Which deadline a child running since `started_at` has missed at `now`, if any.
+
+        A child that never heartbeated (or saw activity) is timed from its start; heartbeats
+        come first, since a hung child cannot show activity either.
+        """
+        if self.heartbeat_timeout is not None:
+            silent = now - (started_at if last_heartbeat is None else last_heartbeat)
+            if silent > self.heartbeat_timeout:
+                return Reason.HEARTBEAT, f"no heartbeat for {silent:.1f}s"
+        if self.activity_timeout is not None and watch_activity:
+            idle = now - (started_at if last_activity is None else last_activity)
+            if idle > self.activity_timeout:
+                return Reason.ACTIVITY, f"no activity for {idle:.1f}s"
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,16 +1,15 @@
 """A supervisor is an actor that starts its children in order and restarts them by policy.
 
-Mechanism lives here; the decisions are pure functions (`intensity.decide_restart`,
-`backoff.backoff_delay`). All state is touched only on the supervisor's own thread; the
-outside world sees it through the status board and the event bus.
+It hears its children and its timer, and decides: the budget and the delay are pure functions
+(`intensity.decide_restart`, `backoff.backoff_delay`), the stopping and starting is done by
+`restarts.Restarts`. All state is touched only on the supervisor's own thread; the outside
+world sees it through the status board and the event bus.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import random
-import threading
 from typing import Any
 
 import pykka
@@ -34,9 +33,10 @@ from runtime.messages import (
     Tick,
     Unhealthy,
 )
-from runtime.records import RUNNING, After, Batch, ChildRecord, inbox_size, status_of
+from runtime.records import RUNNING, After, ChildRecord, inbox_size, status_of
+from runtime.restarts import Restarts
 from runtime.scheduler import Timer
-from runtime.shutdown import Outcome, shut_down, shut_down_all
+from runtime.shutdown import shut_down_all
 from runtime.spec import ChildSpec, Liveness, SupervisorSpec
 from runtime.status import StatusBoard
 from runtime.vocabulary import (
@@ -49,9 +49,6 @@ from runtime.vocabulary import (
 )
 
 __all__ = ["Escalation", "Supervisor"]
-
-# A victim for a reaper thread: its actor, its context, its spec, and whether to ask it first.
-_Victim = tuple["pykka.ActorRef[Any] | None", ChildContext, ChildSpec, bool]
 
 
 class Escalation(RuntimeError):
@@ -83,9 +80,10 @@ class Supervisor(SupervisedActor):
         self._records = [ChildRecord(c) for c in spec.children]  # in start order
         self._children = {r.spec.id: r for r in self._records}
         self._position = {r.spec.id: i for i, r in enumerate(self._records)}
-        self._batches: dict[int, Batch] = {}
-        self._batch_ids = itertools.count(1)
-        self._reapers: list[threading.Thread] = []
+        self._restarts = Restarts(
+            spec.id, self._records, in_order=spec.strategy is not Strategy.ONE_FOR_ONE,
+            clock=self.clock, scheduler=self.scheduler, notify=self._tell_safely,
+            emit=self._emit, changed=self._changed)
         self._tick_timer: Timer | None = None
         self._dirty = False
 
@@ -125,7 +123,7 @@ class Supervisor(SupervisedActor):
     def started(self) -> None:
         now = self.clock.monotonic()
         for child in self._records:
-            self._start_child(child, now)
+            self._restarts.start(child, now)
         self._tick_timer = self.scheduler.call_every(self.spec.tick, self._tell_tick)
         self.ctx.heartbeat()  # healthy for its parent from now, not from its first tick
         self._publish()
@@ -134,9 +132,6 @@ class Supervisor(SupervisedActor):
         """Stop every child in reverse start order, wait for the reapers, publish `stopped`."""
         if self._tick_timer is not None:
             self._tick_timer.cancel()
-        for batch in self._batches.values():
-            if batch.timer is not None:
-                batch.timer.cancel()
         victims = [(c.ref, c.ctx, c.spec) for c in reversed(self._records)
                    if c.ref is not None and c.ctx is not None]
         for child in self._records:
@@ -144,10 +139,7 @@ class Supervisor(SupervisedActor):
             child.state = ChildState.STOPPED
         shut_down_all(victims, graceful=True, parallel=self.spec.parallel_stop,
                       name=f"warden-stop-{self.spec.id}")
-        for reaper in self._reapers:
-            reaper.join()
-        for child in self._records:
-            child.batch = None
+        self._restarts.close()
         self._publish()
 
     def receive(self, message: Any) -> Any:
@@ -183,9 +175,9 @@ class Supervisor(SupervisedActor):
             case Tick():
                 self._on_tick()
             case Terminated():
-                self._on_terminated(message)
+                self._restarts.terminated(message)
             case RestartDue(batch=batch_id):
-                self._on_restart_due(batch_id)
+                self._restarts.due(batch_id)
             case RestartChild(child_id=child_id):
                 self._manual_restart(child_id)
             case StopChild(child_id=child_id):
@@ -227,7 +219,7 @@ class Supervisor(SupervisedActor):
         if message.abnormal or child.spec.restart is Restart.PERMANENT:
             self._fault(child, Reason.CRASH, message.error or "exited")
         else:
-            self._terminate([child], After.STOP, delay=0.0)
+            self._restarts.terminate([child], After.STOP, delay=0.0)
 
     def _became_healthy(self, child: ChildRecord, now: float) -> None:
         child.state = ChildState.HEALTHY
@@ -247,7 +239,7 @@ class Supervisor(SupervisedActor):
         hung = child if reason is Reason.HEARTBEAT else None  # it will not read a stop message
         child.last_reason = reason
         if child.spec.restart is Restart.TEMPORARY:
-            self._terminate([child], After.FAIL, delay=0.0, hung=hung)
+            self._restarts.terminate([child], After.FAIL, delay=0.0, hung=hung)
             return
         budget = child.spec.budget
         decision = decide_restart(child.restarts, now, budget, child.healthy_since)
@@ -260,7 +252,7 @@ class Supervisor(SupervisedActor):
                     f"{self.spec.id}/{child.spec.id} reached max restarts "
                     f"({budget.max_restarts} in {budget.window:g}s), last reason {reason}"
                 )
-            self._terminate([child], After.FAIL, delay=0.0, hung=hung)
+            self._restarts.terminate([child], After.FAIL, delay=0.0, hung=hung)
             return
         delay = backoff_delay(budget.backoff, decision.attempt, self._rng.random())
         self._emit(EventName.RESTART_SCHEDULED, child, reason=reason, attempt=decision.attempt,
@@ -270,7 +262,7 @@ class Supervisor(SupervisedActor):
             other.restart_decided_at = now
             other.last_reason = reason
             other.restarts_total += 1
-        self._terminate(affected, After.RESTART, delay=delay, hung=hung)
+        self._restarts.terminate(affected, After.RESTART, delay=delay, hung=hung)
 
     def _affected(self, child: ChildRecord) -> list[ChildRecord]:
         """The children a failure of `child` restarts, in start order."""
@@ -294,17 +286,11 @@ class Supervisor(SupervisedActor):
         child.restart_decided_at = self.clock.monotonic()
         self._dirty = True
         if child.batch is not None:
-            child.after = After.RESTART
-            batch = self._batches[child.batch]
-            batch.delay = 0.0
-            if batch.terminated:  # waiting out a backoff: cut it short
-                if batch.timer is not None:
-                    batch.timer.cancel()
-                self._on_restart_due(batch.id)
+            self._restarts.restart_now(child)
         elif child.state in RUNNING:
-            self._terminate([child], After.RESTART, delay=0.0)
+            self._restarts.terminate([child], After.RESTART, delay=0.0)
         else:
-            self._start_child(child, self.clock.monotonic())
+            self._restarts.start(child, self.clock.monotonic())
             self._emit(EventName.CHILD_RESTARTED, child, reason=Reason.MANUAL)
 
     def _manual_stop(self, child_id: str) -> None:
@@ -313,174 +299,27 @@ class Supervisor(SupervisedActor):
             return
         child.restart_decided_at = None
         if child.batch is None:
-            self._terminate([child], After.STOP, delay=0.0)
-            return
-        child.after = After.STOP
-        batch = self._batches[child.batch]
-        if batch.terminated:  # already down, waiting out a backoff: settle it now
-            batch.children.remove(child.spec.id)
-            self._settle(child)
-            self._dirty = True
-
-    # --- mechanism: stopping and starting --------------------------------------------------------
-
-    def _terminate(self, children: list[ChildRecord], after: After, *, delay: float,
-                   hung: ChildRecord | None = None) -> None:
-        """Stop `children` off-thread (reverse order), then settle them after `delay`.
-
-        `hung` is killed at once instead of being asked to stop first.
-        """
-        batch = Batch(id=next(self._batch_ids), children=[c.spec.id for c in children],
-                      delay=delay)
-        self._batches[batch.id] = batch
-        victims: list[_Victim] = []
-        for child in reversed(children):
-            child.batch = batch.id
-            child.after = after
-            child.state = ChildState.RESTARTING
-            if child.ctx is not None:
-                victims.append((child.ref, child.ctx, child.spec, child is not hung))
-            child.ref = None
-        thread = threading.Thread(
-            target=self._reap_batch, args=(batch.id, victims),
-            name=f"warden-reaper-{self.spec.id}-{batch.id}", daemon=True,
-        )
-        self._reapers = [t for t in self._reapers if t.is_alive()]
-        self._reapers.append(thread)
-        thread.start()
-        self._dirty = True
-
-    def _reap_batch(self, batch_id: int, victims: list[_Victim]) -> None:
-        """Reaper thread: end each victim in turn, then tell the supervisor."""
-        killed: list[str] = []
-        abandoned: list[str] = []
-        for ref, ctx, spec, graceful in victims:
-            outcome = shut_down(ref, ctx, spec, graceful=graceful)
-            if outcome is Outcome.KILLED:
-                killed.append(spec.id)
-            elif outcome is Outcome.ABANDONED:
-                abandoned.append(spec.id)
-        self._tell_safely(Terminated(batch_id, tuple(abandoned), tuple(killed)))
-
-    def _on_terminated(self, message: Terminated) -> None:
-        batch = self._batches.get(message.batch)
-        if batch is None:
-            return
-        batch.terminated = True
-        for child_id in message.killed:
-            self._emit(EventName.CHILD_KILLED, self._children[child_id])
-        for child_id in message.abandoned:
-            self._children[child_id].abandoned += 1
-            self._emit(EventName.CHILD_ABANDONED, self._children[child_id])
-        waiting = []
-        for child_id in batch.children:
-            child = self._children[child_id]
-            if child.batch != batch.id:
-                continue
-            if child.after is After.RESTART:
-                child.state = ChildState.BACKOFF
-                waiting.append(child_id)
-            else:
-                self._settle(child)
-        batch.children = waiting
-        self._dirty = True
-        if not waiting:
-            del self._batches[batch.id]
-        elif batch.delay <= 0:
-            self._on_restart_due(batch.id)
+            self._restarts.terminate([child], After.STOP, delay=0.0)
         else:
-            batch.timer = self.scheduler.call_later(
-                batch.delay, lambda: self._tell_safely(RestartDue(batch.id)))
-
-    def _settle(self, child: ChildRecord) -> None:
-        child.batch = None
-        if child.after is After.STOP:
-            child.state = ChildState.STOPPED
-            self._emit(EventName.CHILD_STOPPED, child)
-        else:
-            child.state = ChildState.FAILED
-
-    def _on_restart_due(self, batch_id: int) -> None:
-        batch = self._batches.pop(batch_id, None)
-        if batch is None:
-            return
-        self._dirty = True
-        ahead = self._pending_ahead_of(batch)
-        if ahead is not None:
-            # Later children depend on earlier ones: wait for them and start after them.
-            for child_id in batch.children:
-                if self._children[child_id].batch == batch_id:
-                    self._children[child_id].batch = ahead.id
-                    ahead.children.append(child_id)
-            ahead.children.sort(key=self._position.__getitem__)
-            return
-        now = self.clock.monotonic()
-        for child_id in batch.children:
-            child = self._children[child_id]
-            if child.batch != batch_id:
-                continue
-            if child.after is After.RESTART:
-                self._start_child(child, now)
-                self._emit(EventName.CHILD_RESTARTED, child, reason=child.last_reason)
-            else:
-                self._settle(child)
-
-    def _pending_ahead_of(self, batch: Batch) -> Batch | None:
-        """Under rest_for_one or one_for_all, the batch of an earlier child still to restart."""
-        if self.spec.strategy is Strategy.ONE_FOR_ONE:
-            return None
-        first = min((self._position[i] for i in batch.children
-                     if self._children[i].batch == batch.id), default=None)
-        if first is None:
-            return None
-        for child in self._records[:first]:
-            if child.batch is not None and child.batch != batch.id and child.after is After.RESTART:
-                return self._batches.get(child.batch)
-        return None
-
-    def _start_child(self, child: ChildRecord, now: float) -> None:
-        child.incarnation += 1
-        child.batch = None
-        child.after = After.RESTART
-        child.state = ChildState.STARTING
-        child.started_at = now
-        child.last_heartbeat = None
-        child.last_activity = None
-        child.healthy_since = None
-        ctx = ChildContext(child.spec.id, child.incarnation, self._tell_safely, self.clock,
-                           self.scheduler)
-        child.ctx = ctx
-        self._dirty = True
-        try:
-            child.ref = child.spec.start(ctx)
-        except Exception as exc:
-            child.ref = None
-            self._emit(EventName.CHILD_STARTED, child)
-            ctx.exited(abnormal=True, error=f"start failed: {exc!r}")
-            return
-        self._emit(EventName.CHILD_STARTED, child)
+            self._restarts.keep_down(child)
 
     # --- the timer -------------------------------------------------------------------------------
 
     def _on_tick(self) -> None:
         now = self.clock.monotonic()
         for child in self._records:
-            if child.state not in RUNNING:
+            if child.state not in RUNNING or child.started_at is None:
                 continue
-            liveness = child.spec.liveness
-            since = child.started_at if child.started_at is not None else now
-            if liveness.heartbeat_timeout is not None:
-                silent = now - (child.last_heartbeat if child.last_heartbeat is not None else since)
-                if silent > liveness.heartbeat_timeout:
-                    self._fault(child, Reason.HEARTBEAT, f"no heartbeat for {silent:.1f}s")
-                    continue
-            if (liveness.activity_timeout is not None
-                    and child.state is not ChildState.AUTH_REQUIRED):
-                idle = now - (child.last_activity if child.last_activity is not None else since)
-                if idle > liveness.activity_timeout:
-                    self._fault(child, Reason.ACTIVITY, f"no activity for {idle:.1f}s")
+            missed = child.spec.liveness.overdue(
+                now, child.started_at, child.last_heartbeat, child.last_activity,
+                watch_activity=child.state is not ChildState.AUTH_REQUIRED)  # it waits for a login
+            if missed is not None:
+                self._fault(child, *missed)
         self.ctx.heartbeat()
         self._publish(now)
+
+    def _changed(self) -> None:
+        self._dirty = True
 
     def _tell_tick(self) -> None:
         self._tell_safely(Tick())
