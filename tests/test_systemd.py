@@ -18,6 +18,15 @@ def test_notify_sends_the_state_to_notify_socket(tmp_path: Path) -> None:
         assert server.recv(100) == b"READY=1"
 
 
+def test_notify_never_blocks_on_a_listener_that_stopped_reading(tmp_path: Path) -> None:
+    path = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(path)
+        sent = [systemd.notify("WATCHDOG=1", {"NOTIFY_SOCKET": path}) for _ in range(50)]
+    assert sent[0] is True
+    assert sent[-1] is False  # the queue is full: dropped, not waited for
+
+
 def test_notify_without_systemd_is_a_no_op() -> None:
     assert systemd.notify("READY=1", {}) is False
     assert systemd.notify("READY=1", {"NOTIFY_SOCKET": "/nonexistent/sock"}) is False

@@ -20,9 +20,13 @@ def notify(state: str, environ: dict[str, str] | None = None) -> bool:
     if address.startswith("@"):
         address = "\0" + address[1:]  # an abstract socket
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        # Never block the runtime on its supervisor: a datagram send waits while the reader's
+        # queue is full (10 datagrams by default), so a listener that stops reading would
+        # freeze the main loop at the next watchdog ping.
+        sock.setblocking(False)
         try:
             sock.connect(address)
-            sock.sendall(state.encode())
+            sock.send(state.encode())
         except OSError:
             return False
     return True

@@ -1,0 +1,192 @@
+"""`warden run` as a real subprocess: systemd readiness, shutdown, forced shutdown, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+WARDEN = str(Path(sys.executable).with_name("warden"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def poll(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except OSError:
+            value = None
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def post(url: str, body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read() or b"null")
+
+
+def browsers_of(state: Path) -> list[psutil.Process]:
+    """Live processes whose command line names a profile under `state` (Chromium trees)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        try:
+            if proc.info["status"] != psutil.STATUS_ZOMBIE and any(
+                    str(state) in arg for arg in proc.info["cmdline"] or ()):
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+class Run:
+    """One `warden run` in its own process group, with a NOTIFY_SOCKET to hear systemd states."""
+
+    def __init__(self, tmp: Path, sessions: int = 2, http_port: int | None = None) -> None:
+        self.tmp = tmp
+        self.state = tmp / "state"
+        self.http = http_port or free_port()
+        self.sim = free_port()
+        ids = [f"acct-{i + 1}" for i in range(sessions)]
+        session_yaml = "".join(
+            f"  - id: {i}\n    url: http://127.0.0.1:{self.sim}/chat/{i}\n" for i in ids
+        ) or "  []\n"
+        self.config = tmp / "supervisor.yaml"
+        self.config.write_text(
+            f"state_dir: {self.state}\n"
+            f"http:\n  listen: 127.0.0.1:{self.http}\n"
+            f"webhook:\n  url: http://127.0.0.1:{self.http}/demo/webhook\n"
+            f"sessions:\n{session_yaml}"
+            f"simulator:\n  listen: 127.0.0.1:{self.sim}\n")
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(str(tmp / "notify.sock"))
+        self.notify.settimeout(0.2)
+        self.states: list[str] = []
+        self.log = open(tmp / "run.log", "wb")  # noqa: SIM115 - closed in close()
+        env = {**os.environ, "NOTIFY_SOCKET": str(tmp / "notify.sock"),
+               "WATCHDOG_USEC": "1000000"}
+        env.pop("WATCHDOG_PID", None)
+        self.proc = subprocess.Popen([WARDEN, "run", "-c", str(self.config)], env=env,
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http}"
+
+    def heard(self, state: str) -> bool:
+        try:
+            while True:
+                self.states.append(self.notify.recv(200).decode())
+        except (TimeoutError, BlockingIOError):
+            pass
+        return state in self.states
+
+    def output(self) -> str:
+        return (self.tmp / "run.log").read_text(errors="replace")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        for proc in browsers_of(self.state):
+            proc.kill()
+        self.notify.close()
+        self.log.close()
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> Iterator[Callable[..., Run]]:
+    started: list[Run] = []
+
+    def start(**kwargs: Any) -> Run:
+        run = Run(tmp_path / f"run{len(started)}", **kwargs)
+        started.append(run)
+        return run
+
+    for i in range(3):
+        (tmp_path / f"run{i}").mkdir()
+    yield start
+    for run in started:
+        run.close()
+
+
+@pytest.mark.browser
+def test_sigterm_stops_everything_and_keeps_the_outbox(runs: Callable[..., Run]) -> None:
+    run = runs()
+    poll(lambda: run.heard("READY=1"), 60, "READY=1")
+    poll(lambda: run.heard("WATCHDOG=1"), 10, "WATCHDOG=1")
+    poll(lambda: all(s["state"] == "healthy" for s in get(f"{run.url}/sessions")["sessions"]),
+         60, "healthy sessions")
+    assert get(f"{run.url}/healthz") == {"status": "ok"}
+    post(f"http://127.0.0.1:{run.sim}/sim/acct-1/messages", {"from": "alice", "body": "kept"})
+    poll(lambda: any(e.get("type") == "message.received"
+                     for e in get(f"{run.url}/demo/webhook/events")["events"]),
+         30, "the message at the sink")
+    assert browsers_of(run.state)
+
+    run.proc.send_signal(signal.SIGTERM)
+    assert run.proc.wait(30) == 0, run.output()
+    assert "Traceback" not in run.output()
+    poll(lambda: not browsers_of(run.state), 10, "no browser left")
+    with sqlite3.connect(run.state / "outbox.sqlite3") as db:
+        (integrity,) = db.execute("PRAGMA integrity_check").fetchone()
+        types = {t for (t,) in db.execute("SELECT type FROM events")}
+    assert integrity == "ok"
+    assert {"session.started", "message.received"} <= types
+    assert run.heard("STOPPING=1")
+
+
+@pytest.mark.browser
+def test_a_second_signal_forces_the_exit_and_kills_the_browsers(runs: Callable[..., Run]) -> None:
+    run = runs()
+    poll(lambda: all(s["state"] == "healthy" for s in get(f"{run.url}/sessions")["sessions"]),
+         60, "healthy sessions")
+    run.proc.send_signal(signal.SIGINT)
+    run.proc.send_signal(signal.SIGINT)
+    assert run.proc.wait(30) in (0, 1)
+    poll(lambda: not browsers_of(run.state), 10, "no browser left")
+
+
+def test_a_root_that_gives_up_exits_1(runs: Callable[..., Run]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        run = runs(sessions=0, http_port=taken.getsockname()[1])
+        assert run.proc.wait(120) == 1, run.output()
+    assert "reached_max_restarts root/front" in run.output()
+
+
+def test_a_bad_config_exits_2_naming_the_line(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("http:\n  listen: 0.0.0.0:8080\n")
+    result = subprocess.run([WARDEN, "run", "-c", str(config)], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2
+    assert f"{config}:2: http.listen:" in result.stderr and "token" in result.stderr
