@@ -10,9 +10,11 @@ messages (a stop) are handled between two pumps.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
+import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,9 +28,11 @@ from runtime.context import ChildContext
 from runtime.vocabulary import Reason
 from warden.config import Policy
 
-__all__ = ["BrowserGone", "BrowserSession", "Inbound", "SessionSettings"]
+__all__ = ["LAUNCH_GATE", "BrowserGone", "BrowserSession", "Inbound", "SessionSettings"]
 
 logger = logging.getLogger(__name__)
+
+LAUNCH_GATE = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
 
 
 class Inbound(Protocol):
@@ -53,6 +57,9 @@ class SessionSettings:
     executable: str
     args: tuple[str, ...]
     launch_timeout: float = 30.0
+    # Shared by the sessions of one process: how many browsers may launch at once. Thirty
+    # launched together on two cores take longer each than a heartbeat timeout.
+    launch_gate: threading.Semaphore = field(default_factory=lambda: LAUNCH_GATE)
     pump_interval: float = 0.05  # 50 ms: inbound latency p50 stays well under the 25 ms target
     memory_interval: float = 2.0  # the limit check: ~3 ms a tree
     pss_interval: float = 30.0  # the published PSS: 18-30 ms a tree
@@ -97,6 +104,24 @@ class BrowserSession(SupervisedActor):
         clear_profile_locks(s.profile_dir)
         self.ctx.publish(adapter=s.adapter_name, browser_pid=None, memory_bytes=None,
                          last_canary=None, events_total=0)
+        killed = threading.Event()  # a session given up while queued must never launch
+        self.ctx.add_kill_hook(killed.set)
+        while not s.launch_gate.acquire(timeout=0.25):
+            if killed.is_set():
+                raise BrowserGone("stopped while waiting to launch")
+        try:
+            if killed.is_set():
+                raise BrowserGone("stopped while waiting to launch")
+            self._launch()
+        finally:
+            s.launch_gate.release()
+        now = self.clock.monotonic()
+        self._next_canary = now  # the first canary right away: proves the path end to end
+        self._check(now)
+        self.actor_ref.tell(Pump())
+
+    def _launch(self) -> None:
+        s = self.settings
         self._pw = sync_playwright().start()
         self._context = self._pw.chromium.launch_persistent_context(
             str(s.profile_dir), executable_path=s.executable, headless=True,
@@ -112,10 +137,6 @@ class BrowserSession(SupervisedActor):
         self._page = page
         self.adapter.attach(page, self)
         self.adapter.open(page, s.launch_timeout)
-        now = self.clock.monotonic()
-        self._next_canary = now  # the first canary right away: proves the path end to end
-        self._check(now)
-        self.actor_ref.tell(Pump())
 
     def stopped(self) -> None:
         context, pw = self._context, self._pw

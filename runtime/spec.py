@@ -24,6 +24,9 @@ class Liveness:
 
     heartbeat_timeout: float | None = 10.0
     activity_timeout: float | None = None
+    # How long a child may take to send its first heartbeat (None: heartbeat_timeout). A child
+    # that launches a browser behind other launches needs longer than a running one may be quiet.
+    start_timeout: float | None = None
 
     def overdue(
         self,
@@ -40,8 +43,12 @@ class Liveness:
         come first, since a hung child cannot show activity either.
         """
         if self.heartbeat_timeout is not None:
-            silent = now - (started_at if last_heartbeat is None else last_heartbeat)
-            if silent > self.heartbeat_timeout:
+            if last_heartbeat is None:
+                silent = now - started_at
+                limit = self.start_timeout or self.heartbeat_timeout
+            else:
+                silent, limit = now - last_heartbeat, self.heartbeat_timeout
+            if silent > limit:
                 return Reason.HEARTBEAT, f"no heartbeat for {silent:.1f}s"
         if self.activity_timeout is not None and watch_activity:
             idle = now - (started_at if last_activity is None else last_activity)

@@ -26,6 +26,7 @@ from warden.config import Config, SessionConfig
 __all__ = ["SESSIONS", "TreeParts", "build_tree", "session_spec"]
 
 SESSIONS = "sessions"
+START_TIMEOUT = 120.0
 ROOT_BUDGET = RestartBudget(max_restarts=5, window=60.0, backoff=Backoff(initial=0.5, max=10.0),
                             reset_after=120.0, on_exhausted=OnExhausted.ESCALATE)
 
@@ -65,7 +66,9 @@ def session_spec(session: SessionConfig, config: Config, executable: str,
         shutdown_timeout=5.0,
         budget=policy.budget,
         liveness=Liveness(heartbeat_timeout=policy.heartbeat_timeout,
-                          activity_timeout=policy.activity_timeout),
+                          activity_timeout=policy.activity_timeout,
+                          # queued behind other launches, then up to launch_timeout to open
+                          start_timeout=max(policy.heartbeat_timeout, START_TIMEOUT)),
     )
 
 

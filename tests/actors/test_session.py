@@ -111,29 +111,32 @@ class Harness:
 
 
 def session_child(sim: SimulatorServer, state: Path, session: str, policy: Policy,
-                  inbound: Recorder) -> ChildSpec:
+                  inbound: Recorder, gate: threading.Semaphore | None = None,
+                  start_timeout: float | None = None) -> ChildSpec:
     settings = SessionSettings(
         id=session, url=f"{sim.url}/chat/{session}", adapter=SimulatorAdapter,
         adapter_name="simulator", policy=policy, profile_dir=state / "profiles" / session,
-        executable=CHROMIUM, args=DEFAULT_ARGS)
+        executable=CHROMIUM, args=DEFAULT_ARGS,
+        launch_gate=gate or threading.BoundedSemaphore(2))
     return ChildSpec(
         id=session, start=lambda ctx: BrowserSession.start(ctx, settings, inbound),
         shutdown_timeout=3.0, budget=policy.budget,
         liveness=Liveness(heartbeat_timeout=policy.heartbeat_timeout,
-                          activity_timeout=policy.activity_timeout))
+                          activity_timeout=policy.activity_timeout, start_timeout=start_timeout))
 
 
 @pytest.fixture
 def make_harness(tmp_path: Path) -> Iterator[Any]:
     started: list[Harness] = []
 
-    def make(sessions: dict[str, Policy]) -> Harness:
+    def make(sessions: dict[str, Policy], **child: Any) -> Harness:
         sim = SimulatorServer("127.0.0.1", 0)
         sim.start()
         inbound = Recorder()
         events = EventBus()
         spec = SupervisorSpec("sessions", tuple(
-            session_child(sim, tmp_path, s, p, inbound) for s, p in sessions.items()), tick=0.1)
+            session_child(sim, tmp_path, s, p, inbound, **child) for s, p in sessions.items()),
+            tick=0.1)
         runtime = Runtime(spec, events=events, board=StatusBoard())
         harness = Harness(sim, runtime, inbound)
         events.subscribe(harness.lifecycle.append)
@@ -301,3 +304,19 @@ def test_twenty_restart_cycles_leave_no_process_thread_or_lock(make_harness: Any
     h.sim.stop()
     leftover = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
     assert leftover == []
+
+
+def test_a_session_queued_behind_other_launches_never_launches_once_given_up(
+        make_harness: Any, tmp_path: Path) -> None:
+    gate = threading.BoundedSemaphore(1)
+    gate.acquire()  # another launch holds the only slot
+    once = replace(FAST, budget=replace(FAST.budget, max_restarts=0))
+    h = make_harness({"acct-1": once}, gate=gate, start_timeout=1.0)
+    h.wait(lambda: (s := h.status("acct-1")) is not None and s.state == "failed")
+    assert [e.name for e in h.lifecycle if e.name == "reached_max_restarts"] == [
+        "reached_max_restarts"]
+    assert h.status("acct-1").abandoned_threads == 0  # its thread left the queue and ended
+    gate.release()
+    assert browser_processes() == []
+    h.runtime.start_child("acct-1")
+    h.healthy("acct-1")

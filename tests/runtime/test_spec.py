@@ -19,6 +19,15 @@ def test_a_child_that_never_heartbeated_is_timed_from_its_start() -> None:
         Reason.HEARTBEAT, "no heartbeat for 10.5s")
 
 
+def test_a_start_timeout_gives_a_starting_child_longer_for_its_first_heartbeat() -> None:
+    liveness = Liveness(heartbeat_timeout=10.0, start_timeout=60.0)
+    assert liveness.overdue(150.0, 100.0, None, None) is None
+    assert liveness.overdue(160.5, 100.0, None, None) == (
+        Reason.HEARTBEAT, "no heartbeat for 60.5s")
+    assert liveness.overdue(161.0, 100.0, 150.0, None) == (  # running: the usual deadline
+        Reason.HEARTBEAT, "no heartbeat for 11.0s")
+
+
 def test_a_heartbeat_moves_the_deadline() -> None:
     liveness = Liveness(heartbeat_timeout=10.0)
     assert liveness.overdue(115.0, 100.0, 106.0, None) is None
