@@ -132,9 +132,9 @@ def kill_leftovers(profiles_root: Path) -> int:
     killed = _kill_all(victims.values())
     psutil.wait_procs(list(victims.values()), timeout=5)
     if profiles_root.is_dir():
-        for profile in profiles_root.iterdir():
-            if profile.is_dir():
-                clear_profile_locks(profile)
+        for entry in profiles_root.iterdir():
+            if entry.is_dir():
+                clear_profile_locks(entry)
     if killed:
         logger.warning("killed %d browser processes left over in %s", killed, profiles_root)
     return killed

@@ -7,7 +7,6 @@ end-to-end delivery without any other service. Safe from any thread.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import threading
@@ -18,16 +17,10 @@ from typing import Any
 
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from actors.signing import signing_key
 from runtime import Clock, MonotonicClock
 
-__all__ = ["DemoSink", "ReceivedEvent", "SinkRejected", "signing_key"]
-
-
-def signing_key(secret: str) -> bytes:
-    """The HMAC key of a secret: base64 after `whsec_`, else the secret's UTF-8 bytes (SPEC §5)."""
-    if secret.startswith("whsec_"):
-        return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
-    return secret.encode()
+__all__ = ["DemoSink", "ReceivedEvent", "SinkRejected"]
 
 
 class SinkRejected(Exception):

@@ -12,7 +12,7 @@ __all__ = ["configure_logging"]
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
@@ -38,3 +38,7 @@ def configure_logging(fmt: str = "text", level: str = "INFO") -> None:
     root.setLevel(level.upper())
     for noisy in ("aiohttp.access", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # pykka logs every actor crash with its traceback at ERROR; the child_exited event already
+    # says what failed, so the traceback is kept for --log-level debug.
+    logging.getLogger("pykka").setLevel(
+        logging.DEBUG if root.level <= logging.DEBUG else logging.CRITICAL)

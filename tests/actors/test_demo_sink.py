@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from actors.demo_sink import DemoSink, SinkRejected, signing_key
+from actors.demo_sink import DemoSink, SinkRejected
+from actors.signing import signing_key
 
 SECRET = "whsec_" + base64.b64encode(b"sixteen-byte-key-for-tests").decode()
 
