@@ -134,12 +134,16 @@ class Supervisor(SupervisedActor):
             self._tick_timer.cancel()
         victims = [(c.ref, c.ctx, c.spec) for c in reversed(self._records)
                    if c.ref is not None and c.ctx is not None]
+        up = [c for c in reversed(self._records)
+              if c.state not in (ChildState.STOPPED, ChildState.FAILED)]
         for child in self._records:
             child.ref = None
             child.state = ChildState.STOPPED
         shut_down_all(victims, graceful=True, parallel=self.spec.parallel_stop,
                       name=f"warden-stop-{self.spec.id}")
         self._restarts.close()
+        for child in up:  # e.g. a session.stopped webhook for each session at shutdown
+            self._emit(EventName.CHILD_STOPPED, child, detail=f"{self.spec.id} stopping")
         self._publish()
 
     def receive(self, message: Any) -> Any:

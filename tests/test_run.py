@@ -159,7 +159,7 @@ def test_sigterm_stops_everything_and_keeps_the_outbox(runs: Callable[..., Run])
         (integrity,) = db.execute("PRAGMA integrity_check").fetchone()
         types = {t for (t,) in db.execute("SELECT type FROM events")}
     assert integrity == "ok"
-    assert {"session.started", "message.received"} <= types
+    assert {"session.started", "message.received", "session.stopped"} <= types
     assert run.heard("STOPPING=1")
 
 

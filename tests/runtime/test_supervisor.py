@@ -34,6 +34,18 @@ def test_children_start_in_order_and_stop_in_reverse(harness: Harness) -> None:
     assert [s.state for s in harness.board.children("sup")] == [S.STOPPED] * 3
 
 
+def test_stopping_the_tree_reports_each_child_that_was_up_as_stopped(harness: Harness) -> None:
+    probe = harness.probe
+    runtime = harness.start(harness.spec(probe.spec("a"), probe.spec("b"), probe.spec("c")))
+    harness.wait_state("c", S.HEALTHY)
+    runtime.stop_child("b")
+    harness.wait_state("b", S.STOPPED)
+    assert harness.events.count("b", EventName.CHILD_STOPPED) == 1
+    runtime.stop(timeout=WAIT)
+    stopped = [e.child for e in harness.events.events if e.name == EventName.CHILD_STOPPED]
+    assert stopped == ["b", "c", "a"]  # b once, on request; then the others in reverse order
+
+
 def test_a_one_for_one_supervisor_waits_for_each_child_to_stop_before_the_one_before_it(
     harness: Harness,
 ) -> None:
