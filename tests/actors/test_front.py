@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -210,15 +209,6 @@ def call(method: str, url: str, *, token: str | None = None, data: bytes | None 
     except ValueError:
         body = None
     return Answer(status, body, got, raw)
-
-
-def poll(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 # --- the server's life --------------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,8 +29,9 @@ from runtime import (
     SupervisedActor,
     SupervisorSpec,
 )
+from tests.helpers import WAIT, wait_until
 
-WAIT = 10.0  # real seconds to wait for a consequence; only a failing test waits this long
+poll = wait_until  # the name runtime tests know it by
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,15 +283,5 @@ class Harness:
         threads = [c.thread for cs in self.probe.contexts.values() for c in cs if c.thread]
         for thread in threads:
             thread.join(WAIT)
-
-
-def poll(predicate: Callable[[], bool], timeout: float = WAIT) -> bool:
-    """Poll `predicate` until it holds or `timeout` real seconds pass."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
