@@ -283,5 +283,3 @@ class Harness:
         threads = [c.thread for cs in self.probe.contexts.values() for c in cs if c.thread]
         for thread in threads:
             thread.join(WAIT)
-
-
