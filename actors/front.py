@@ -20,11 +20,10 @@ import pykka
 from prometheus_client import CollectorRegistry
 
 from actors.demo_sink import DemoSink
-from actors.views import OutboxStats
+from actors.views import Board, OutboxStatsSource
 from runtime import (
     ChildContext,
     ChildSpec,
-    ChildStatus,
     Clock,
     EventBus,
     LifecycleEvent,
@@ -48,13 +47,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-class Board(Protocol):
-    """What the front reads: published snapshots (runtime.StatusBoard)."""
-
-    def children(self, supervisor: str | None = None) -> tuple[ChildStatus, ...]: ...
-    def get(self, child_id: str) -> ChildStatus | None: ...
-
-
 class Control(Protocol):
     """What the front commands (runtime.Runtime): each tells a supervisor and returns at once;
     False means no such child."""
@@ -62,12 +54,6 @@ class Control(Protocol):
     def restart(self, child_id: str) -> bool: ...
     def stop_child(self, child_id: str) -> bool: ...
     def start_child(self, child_id: str) -> bool: ...
-
-
-class OutboxStatsSource(Protocol):
-    """The webhook outbox's figures; `stats()` must be safe from any thread and quick."""
-
-    def stats(self) -> OutboxStats: ...
 
 
 class RecentEvents:

@@ -16,7 +16,9 @@ from runtime import ChildState, ChildStatus, LifecycleEvent
 
 __all__ = [
     "STUCK_STATES",
+    "Board",
     "OutboxStats",
+    "OutboxStatsSource",
     "RenderCache",
     "event_json",
     "health_json",
@@ -33,6 +35,13 @@ STUCK_STATES = frozenset({
 })
 
 
+class Board(Protocol):
+    """What views, the front and the metrics read: published snapshots (runtime.StatusBoard)."""
+
+    def children(self, supervisor: str | None = None) -> tuple[ChildStatus, ...]: ...
+    def get(self, child_id: str) -> ChildStatus | None: ...
+
+
 class OutboxStats(Protocol):
     """Figures of the webhook outbox, as its `stats()` returns them."""
 
@@ -44,6 +53,12 @@ class OutboxStats(Protocol):
     def dead_letters(self) -> int: ...
     @property
     def delivered(self) -> int: ...
+
+
+class OutboxStatsSource(Protocol):
+    """The webhook outbox's figures; `stats()` must be safe from any thread and quick."""
+
+    def stats(self) -> OutboxStats: ...
 
 
 def iso(wall: float | None) -> str | None:

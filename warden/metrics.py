@@ -10,13 +10,13 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from actors.views import Board, OutboxStatsSource
 from runtime import ChildState, ChildStatus, EventBus, EventName, LifecycleEvent, Reason
 
 __all__ = ["DELIVERY_OUTCOMES", "Metrics", "MonotonicTotals"]
@@ -27,24 +27,6 @@ DELIVERY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 # Events after which an incarnation's counts are about to reset: read them one last time.
 _ENDINGS = frozenset({EventName.RESTART_SCHEDULED, EventName.CHILD_EXITED,
                       EventName.CHILD_STOPPED, EventName.CHILD_KILLED})
-
-
-class _Board(Protocol):
-    def children(self, supervisor: str | None = None) -> tuple[ChildStatus, ...]: ...
-    def get(self, child_id: str) -> ChildStatus | None: ...
-
-
-class _OutboxStats(Protocol):
-    @property
-    def pending(self) -> int: ...
-    @property
-    def oldest_age_seconds(self) -> float | None: ...
-    @property
-    def dead_letters(self) -> int: ...
-
-
-class _OutboxSource(Protocol):
-    def stats(self) -> _OutboxStats: ...
 
 
 class MonotonicTotals:
@@ -75,9 +57,9 @@ class Metrics:
     def __init__(
         self,
         registry: CollectorRegistry,
-        board: _Board,
+        board: Board,
         *,
-        outbox: _OutboxSource | None = None,
+        outbox: OutboxStatsSource | None = None,
         events: EventBus | None = None,
         sessions_supervisor: str = "sessions",
     ) -> None:
