@@ -12,7 +12,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, TextIO
 
@@ -75,21 +75,34 @@ def _error_text(body: Any, status: int) -> str:
     return f"HTTP {status}"
 
 
+def _ask(method: str, url: str, path: str, token: str, expect: int,
+         refusals: Mapping[int, Callable[[str], str]] | None = None) -> Any:
+    """The body of an answer with status `expect`; otherwise an ApiFailure saying why.
+
+    `refusals` turns other statuses (given the answer's error text) into bad-usage messages.
+    """
+    code, body = _request(method, url.rstrip("/") + path, token)
+    if code == expect:
+        return body
+    if code == 401:
+        raise ApiFailure(UNAUTHORIZED, 2)
+    refusal = (refusals or {}).get(code)
+    if refusal is not None:
+        raise ApiFailure(refusal(_error_text(body, code)), 2)
+    raise ApiFailure(f"warden at {url} answered {_error_text(body, code)}", 1)
+
+
 def status(url: str, token: str, as_json: bool, *, out: TextIO | None = None,
            err: TextIO | None = None, now: Callable[[], float] = time.time) -> int:
     """Print the sessions of the runtime at `url` as a table (or the raw JSON)."""
     out, err = out or sys.stdout, err or sys.stderr
     try:
-        code, body = _request("GET", url.rstrip("/") + "/sessions", token)
+        body = _ask("GET", url, "/sessions", token, expect=200)
+        if not isinstance(body, dict) or not isinstance(body.get("sessions"), list):
+            raise ApiFailure(f"warden at {url} answered {_error_text(body, 200)}", 1)
     except ApiFailure as failure:
         print(failure.message, file=err)
         return failure.exit_code
-    if code == 401:
-        print(UNAUTHORIZED, file=err)
-        return 2
-    if code != 200 or not isinstance(body, dict) or not isinstance(body.get("sessions"), list):
-        print(f"warden at {url} answered {_error_text(body, code)}", file=err)
-        return 1
     if as_json:
         print(json.dumps(body, indent=2), file=out)
     else:
@@ -104,24 +117,15 @@ def command(action: Action, session: str, url: str, token: str, *,
     if action not in ("restart", "stop", "start"):
         print(f"unknown action {action!r}", file=err)
         return 2
-    target = f"{url.rstrip('/')}/sessions/{urllib.parse.quote(session, safe='')}/{action}"
+    path = f"/sessions/{urllib.parse.quote(session, safe='')}/{action}"
     try:
-        code, body = _request("POST", target, token)
+        body = _ask("POST", url, path, token, expect=202, refusals={
+            404: lambda _: f"no session {session}",
+            400: lambda error: f"bad request: {error}",
+        })
     except ApiFailure as failure:
         print(failure.message, file=err)
         return failure.exit_code
-    if code == 401:
-        print(UNAUTHORIZED, file=err)
-        return 2
-    if code == 404:
-        print(f"no session {session}", file=err)
-        return 2
-    if code == 400:
-        print(f"bad request: {_error_text(body, code)}", file=err)
-        return 2
-    if code != 202:
-        print(f"warden at {url} answered {_error_text(body, code)}", file=err)
-        return 1
     message = body.get("message") if isinstance(body, dict) else None
     print(f"{session}: {message or action + ' initiated'}", file=out)
     return 0
