@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from bench.bench_practice import main
 from bench.practice import (
     ChatApp,
     Fault,
@@ -197,3 +198,21 @@ def test_a_run_that_ends_while_a_session_hangs_leaves_nothing_running() -> None:
     app = warden(one_session(60.0, faults=((FaultKind.HANG, 57.0),)))
     assert app.faults[0].detected_at is None  # the conftest checks no thread is left behind
 
+
+# --- the benchmark as a whole -----------------------------------------------------------------
+
+
+def test_the_benchmark_prints_its_seed_and_returns_figures_for_both_designs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    figures = main(seed=3, sessions=4, hours=3, faults_per_kind=1)
+    out = capsys.readouterr().out
+    assert "seed 3" in out
+    assert "| figure |" in out
+    assert figures["seed"] == 3 and figures["faults"] == 4
+    assert figures["warden_false_restarts"] == 0
+    for kind in FaultKind:
+        assert figures[f"warden_{kind}_never_detected"] == 0
+    assert figures["practice_false_restarts"] > 0  # quiet and night-time sessions get restarted
+    assert {row["figure"] for row in figures["comparison"]} >= {
+        "false restarts (of quiet sessions)", "messages delayed"}
