@@ -1,0 +1,318 @@
+"""A soak report holds a finished soak to its contract: what was pushed against what arrived,
+each injected fault against the restart it caused, and the memory trend; printed as a table.
+
+Everything here is a pure function of what the soak recorded, so it can be read and tested
+apart from the processes. `Report.problems` lists every broken promise; empty means pass.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from tests.soak.injector import EXPECTED_REASON, Fault, Injection
+from tests.soak.receiver import Received
+from tests.soak.workload import Pushed, Sample
+
+__all__ = ["MATCH_WINDOW", "Outcome", "Report", "analyse", "event_time", "restart_matches"]
+
+MATCH_WINDOW = 90.0  # seconds from a fault to the restart it causes, at most
+ALREADY = 1.0  # a restart decided this soon after a fault was under way before it
+WARM_UP = 30.0  # runtime memory samples this soon after a start are left out of the trend
+
+
+def event_time(event: Received) -> float:
+    return datetime.fromisoformat(event.timestamp.replace("Z", "+00:00")).timestamp()
+
+
+@dataclass(frozen=True, slots=True)
+class Restart:
+    session: str
+    reason: str
+    at: float
+    event_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one injected fault."""
+
+    injection: Injection
+    verdict: str  # detected | already_restarting | runtime_killed | wrong_reason | missed | done
+    latency: float | None = None  # seconds from the fault to the restart decision
+    note: str = ""
+
+
+def restarts_of(events: Sequence[Received]) -> list[Restart]:
+    unique = {e.id: e for e in events if e.type == "session.restarting"}
+    return sorted((Restart(e.session_id, str(e.data.get("reason")), event_time(e), e.id)
+                   for e in unique.values()), key=lambda r: r.at)
+
+
+def restart_matches(injections: Sequence[Injection], restarts: Sequence[Restart],
+                    events: Sequence[Received]) -> tuple[list[Outcome], list[Restart]]:
+    """Each fault's outcome, and the restarts no fault explains."""
+    kills = [i.at for i in injections if i.fault is Fault.RUNTIME_KILL]
+    used: set[str] = set()
+    outcomes: dict[int, Outcome] = {}
+    for n, inj in enumerate(injections):  # first the restarts with the expected reason
+        reason = EXPECTED_REASON.get(inj.fault)
+        if reason is None:
+            continue
+        for r in restarts:
+            if (r.event_id not in used and r.session == inj.session and r.reason == reason
+                    and inj.at - 0.5 <= r.at <= inj.at + MATCH_WINDOW):
+                used.add(r.event_id)
+                outcomes[n] = Outcome(inj, "detected", r.at - inj.at)
+                break
+    for n, inj in enumerate(injections):
+        if n in outcomes:
+            continue
+        if inj.fault is Fault.LOGOUT:
+            outcomes[n] = _logout_outcome(inj, events)
+            continue
+        if inj.fault not in EXPECTED_REASON:
+            outcomes[n] = Outcome(inj, "done", note=inj.detail)
+            continue
+        other = next((r for r in restarts if r.event_id not in used and r.session == inj.session
+                      and inj.at - 2.0 <= r.at <= inj.at + MATCH_WINDOW), None)
+        killed = next((k for k in kills if inj.at <= k <= inj.at + MATCH_WINDOW), None)
+        if other is not None and other.at <= inj.at + ALREADY:
+            used.add(other.event_id)
+            outcomes[n] = Outcome(inj, "already_restarting", note=f"by {other.reason}")
+        elif killed is not None and (other is None or killed < other.at):
+            outcomes[n] = Outcome(inj, "runtime_killed", note=f"{killed - inj.at:.1f}s later")
+        elif other is not None:
+            used.add(other.event_id)
+            outcomes[n] = Outcome(inj, "wrong_reason", other.at - inj.at, f"as {other.reason}")
+        else:
+            outcomes[n] = Outcome(inj, "missed", note=inj.detail)
+    return ([outcomes[n] for n in range(len(injections))],
+            [r for r in restarts if r.event_id not in used])
+
+
+def _logout_outcome(inj: Injection, events: Sequence[Received]) -> Outcome:
+    end = (inj.until or inj.at) + MATCH_WINDOW
+    seen = [event_time(e) for e in events if e.type == "session.auth_required"
+            and e.session_id == inj.session and inj.at - 0.5 <= event_time(e) <= end]
+    if seen:
+        return Outcome(inj, "detected", min(seen) - inj.at, "auth_required")
+    return Outcome(inj, "missed", note="no session.auth_required")
+
+
+def _quantiles(values: Sequence[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    ordered = sorted(values)
+
+    def pick(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    return {"median": statistics.median(ordered), "p95": pick(0.95), "p99": pick(0.99),
+            "max": ordered[-1]}
+
+
+def _thirds(values: Sequence[float]) -> tuple[float, float] | None:
+    if len(values) < 3:
+        return None
+    third = len(values) // 3
+    return statistics.median(values[:third]), statistics.median(values[-third:])
+
+
+@dataclass
+class Report:
+    seed: int
+    seconds: float
+    pushed: int = 0
+    delivered_unique: int = 0
+    message_duplicates: int = 0
+    missing: list[str] = field(default_factory=list)
+    wrong_bodies: int = 0
+    events: int = 0
+    event_duplicates: int = 0
+    seq_gaps: dict[str, list[int]] = field(default_factory=dict)
+    seq_conflicts: list[str] = field(default_factory=list)
+    out_of_order: int = 0
+    outcomes: list[Outcome] = field(default_factory=list)
+    unexplained: list[Restart] = field(default_factory=list)
+    restarts_by_reason: Counter[str] = field(default_factory=Counter)
+    metrics_mismatch: list[str] = field(default_factory=list)
+    health_failed: list[str] = field(default_factory=list)
+    recovery: dict[str, dict[str, float]] = field(default_factory=dict)
+    latency: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    runtime_starts: int = 0
+    unhealthy_at_end: list[str] = field(default_factory=list)
+    exit_code: int | None = None
+    leftovers: list[str] = field(default_factory=list)
+    memory: dict[str, tuple[float, float]] = field(default_factory=dict)
+    other_problems: list[str] = field(default_factory=list)
+
+    def problems(self, memory_bound: float | None) -> list[str]:
+        found = list(self.other_problems)
+        if self.missing:
+            found.append(f"{len(self.missing)} pushed messages never reached the receiver: "
+                         f"{self.missing[:5]}")
+        if self.wrong_bodies:
+            found.append(f"{self.wrong_bodies} messages arrived with another body")
+        for session, gaps in self.seq_gaps.items():
+            found.append(f"{session}: seq gaps at {gaps[:10]}")
+        found += self.seq_conflicts
+        if self.out_of_order:
+            found.append(f"{self.out_of_order} events first arrived after a later seq")
+        for o in self.outcomes:
+            if o.verdict in ("missed", "wrong_reason"):
+                found.append(f"{o.injection.fault} on {o.injection.session} at "
+                             f"{o.injection.at:.1f}: {o.verdict} {o.note}")
+        found += self.metrics_mismatch
+        found += [f"session failed: {s}" for s in self.health_failed]
+        if self.counts.get("bad_signatures"):
+            found.append(f"{self.counts['bad_signatures']} webhooks with a bad signature")
+        found += [f"not healthy at the end: {s}" for s in self.unhealthy_at_end]
+        if self.exit_code != 0:
+            found.append(f"warden run exited {self.exit_code} after SIGTERM")
+        if self.leftovers:
+            found.append(f"processes left after the runtime exited: {self.leftovers}")
+        if memory_bound is not None:
+            for what, (first, last) in self.memory.items():
+                if first > 0 and last > first * (1 + memory_bound):
+                    found.append(f"{what} grew from {first / 2**20:.0f} to "
+                                 f"{last / 2**20:.0f} MiB (bound +{memory_bound:.0%})")
+        return found
+
+    def table(self) -> str:
+        lines = [f"soak: seed {self.seed}, {self.seconds:g}s of faults, "
+                 f"{self.runtime_starts} runtime starts"]
+        lines.append(f"{'fault':<15}{'n':>4}{'detected':>10}{'already':>9}{'rt-kill':>9}"
+                     f"{'wrong':>7}{'missed':>8}{'detect median/max s':>22}")
+        by_fault: dict[Fault, list[Outcome]] = defaultdict(list)
+        for o in self.outcomes:
+            by_fault[o.injection.fault].append(o)
+        for fault in Fault:
+            rows = by_fault.get(fault, [])
+            n = Counter(o.verdict for o in rows)
+            lat = [o.latency for o in rows if o.verdict == "detected" and o.latency is not None]
+            shown = f"{statistics.median(lat):.1f} / {max(lat):.1f}" if lat else "-"
+            lines.append(f"{fault!s:<15}{len(rows):>4}{n['detected'] + n['done']:>10}"
+                         f"{n['already_restarting']:>9}{n['runtime_killed']:>9}"
+                         f"{n['wrong_reason']:>7}{n['missed']:>8}{shown:>22}")
+        lines.append("restarts by reason (webhooks): " + ", ".join(
+            f"{k}={v}" for k, v in sorted(self.restarts_by_reason.items())))
+        lines.append("metrics vs webhooks (last start): " + (
+            "agree" if not self.metrics_mismatch else "; ".join(self.metrics_mismatch)))
+        lines.append(f"restarts no fault explains: {len(self.unexplained)} " + ", ".join(
+            f"{r.session}:{r.reason}" for r in self.unexplained))
+        for reason, q in sorted(self.recovery.items()):
+            lines.append(f"recovery after {reason:<9}: median {q['median']:.2f}s, "
+                         f"p95 {q['p95']:.2f}s, max {q['max']:.2f}s")
+        lines.append(f"messages: pushed {self.pushed}, delivered {self.delivered_unique}, "
+                     f"missing {len(self.missing)}, duplicates {self.message_duplicates}")
+        if self.latency:
+            lines.append(f"push -> receiver latency: median {self.latency['median']:.3f}s, "
+                         f"p95 {self.latency['p95']:.3f}s, p99 {self.latency['p99']:.3f}s, "
+                         f"max {self.latency['max']:.3f}s")
+        lines.append(f"events: {self.events} deliveries, {self.event_duplicates} duplicates, "
+                     f"seq gaps {sum(map(len, self.seq_gaps.values()))}, "
+                     f"out of order {self.out_of_order}")
+        lines.append("receiver: " + ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items())))
+        for what, (first, last) in sorted(self.memory.items()):
+            change = (last / first - 1) * 100 if first else 0.0
+            lines.append(f"memory {what:<13}: first third {first / 2**20:7.1f} MiB, "
+                         f"last third {last / 2**20:7.1f} MiB ({change:+.1f}%)")
+        lines.append(f"exit after SIGTERM: {self.exit_code}; leftover processes: "
+                     f"{len(self.leftovers)}")
+        return "\n".join(lines)
+
+
+def analyse(report: Report, pushed: Sequence[Pushed], events: Sequence[Received],
+            injections: Sequence[Injection], samples: Sequence[Sample],
+            incarnations: Sequence[float]) -> Report:
+    """Fill `report` from what the soak recorded."""
+    report.runtime_starts = len(incarnations)
+    _messages(report, pushed, events)
+    _sequences(report, events)
+    restarts = restarts_of(events)
+    report.restarts_by_reason = Counter(r.reason for r in restarts)
+    report.outcomes, report.unexplained = restart_matches(injections, restarts, events)
+    report.health_failed = sorted({f"{e.session_id} ({e.data.get('reason')})" for e in events
+                                   if e.type == "session.health_failed"})
+    recovered: dict[str, list[float]] = defaultdict(list)
+    for e in {e.id: e for e in events if e.type == "session.recovered"}.values():
+        recovered[str(e.data.get("reason"))].append(float(e.data.get("recovery_seconds", 0.0)))
+    report.recovery = {k: _quantiles(v) for k, v in recovered.items()}
+    _memory(report, samples, incarnations)
+    return report
+
+
+def _messages(report: Report, pushed: Sequence[Pushed], events: Sequence[Received]) -> None:
+    bodies = {p.id: p for p in pushed}
+    first: dict[str, Received] = {}
+    seen: Counter[str] = Counter()
+    for e in events:
+        if e.type != "message.received":
+            continue
+        message_id = str(e.data.get("message_id"))
+        seen[message_id] += 1
+        first.setdefault(message_id, e)
+        if message_id in bodies and e.data.get("body") != bodies[message_id].body:
+            report.wrong_bodies += 1
+    report.pushed = len(pushed)
+    report.delivered_unique = sum(1 for m in bodies if m in seen)
+    report.missing = [m for m in bodies if m not in seen]
+    report.message_duplicates = sum(n - 1 for n in seen.values())
+    report.latency = _quantiles([first[m].received_at - p.at for m, p in bodies.items()
+                                 if m in first])
+
+
+def _sequences(report: Report, events: Sequence[Received]) -> None:
+    report.events = len(events)
+    ids: dict[tuple[str, int], set[tuple[str, str]]] = defaultdict(set)
+    last_first: dict[str, int] = {}
+    for e in events:
+        key = (e.session_id, e.seq)
+        if key not in ids and e.seq < last_first.get(e.session_id, 0):
+            report.out_of_order += 1
+        if key not in ids:
+            last_first[e.session_id] = max(e.seq, last_first.get(e.session_id, 0))
+        ids[key].add((e.id, e.webhook_id))
+    report.event_duplicates = len(events) - len(ids)
+    by_session: dict[str, set[int]] = defaultdict(set)
+    for (session, seq), pairs in ids.items():
+        by_session[session].add(seq)
+        if len(pairs) > 1:
+            report.seq_conflicts.append(f"{session} seq {seq} arrived as {sorted(pairs)}")
+    for session, seqs in sorted(by_session.items()):
+        gaps = sorted(set(range(1, max(seqs) + 1)) - seqs)
+        if gaps:
+            report.seq_gaps[session] = gaps
+
+
+def _memory(report: Report, samples: Sequence[Sample], incarnations: Sequence[float]) -> None:
+    def warm(s: Sample) -> bool:
+        started = incarnations[s.incarnation - 1] if s.incarnation else 0.0
+        return s.at - started >= WARM_UP
+
+    series: Mapping[str, list[float]] = {
+        "runtime RSS": [float(s.runtime_rss) for s in samples
+                        if s.runtime_rss is not None and warm(s)],
+        "drivers PSS": [float(s.drivers_pss) for s in samples if s.drivers_pss and warm(s)],
+        "browsers PSS": [float(s.browsers_pss) for s in samples if s.browser_processes],
+    }
+    for what, values in series.items():
+        thirds = _thirds(values)
+        if thirds is not None:
+            report.memory[what] = thirds
+
+
+def metrics_mismatch(metrics: Mapping[tuple[str, str], float], events: Sequence[Received],
+                     since: float) -> list[str]:
+    """Where warden_session_restarts_total of the last runtime start disagrees with the
+    session.restarting webhooks decided since then."""
+    counted = Counter((r.session, r.reason) for r in restarts_of(events) if r.at >= since)
+    keys = set(counted) | {k for k, v in metrics.items() if v}
+    return [f"metrics say {metrics.get(k, 0):g} restarts of {k[0]} for {k[1]}, "
+            f"webhooks {counted.get(k, 0)}" for k in sorted(keys)
+            if metrics.get(k, 0) != counted.get(k, 0)]

@@ -1,0 +1,29 @@
+"""End to end under fire: `warden run` with five simulator sessions, a steady flow of messages,
+and a random fault every few seconds (silent, hung, killed and leaking browsers, logouts, manual
+restarts, a webhook receiver that goes down, kill -9 of the runtime itself). Nothing may be
+lost, every fault must meet the right restart, and the runtime must exit clean.
+
+WARDEN_SOAK_SECONDS sets how long faults are injected, WARDEN_SOAK_SEED repeats a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.soak.harness import run_soak, soak_settings
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.mark.timeout(900)
+def test_soak_bounded(tmp_path: Path) -> None:
+    report = run_soak(tmp_path, soak_settings(120.0))
+    assert report.problems(memory_bound=None) == []
+
+
+@pytest.mark.soak
+@pytest.mark.timeout(0)
+def test_soak_long(tmp_path: Path) -> None:
+    report = run_soak(tmp_path, soak_settings(1800.0, memory_bound=0.5))
+    assert report.problems(memory_bound=0.5) == []
