@@ -111,7 +111,7 @@ def _fault_rows(practice: Summary, warden: Summary) -> list[dict[str, str]]:
             "at": f"{hour:02d}:{minute:02d}",
             "practice: detected": ("session still deaf from an earlier fault" if p.masked
                                    else _acted(p.detected_after, p.reason)),
-            "practice: hearing again": _duration(p.recovered_after),
+            "practice: hearing again": "-" if p.masked else _duration(p.recovered_after),
             "practice: msgs held": str(p.delayed),
             "Warden: detected": _acted(w.detected_after, w.reason),
             "Warden: hearing again": _duration(w.recovered_after),
