@@ -7,14 +7,12 @@ supervised child that heartbeats only while the event loop is answering.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pykka
 from prometheus_client import CollectorRegistry
@@ -32,7 +30,11 @@ from runtime import (
     SupervisedActor,
     Timer,
 )
+from runtime.loop_thread import LoopThread
 from warden.config import Config, HttpConfig, is_loopback
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 __all__ = [
     "Board",
@@ -123,7 +125,7 @@ class FrontDeps:
 
 
 class Front:
-    """An aiohttp app on a private event loop in a daemon thread.
+    """An aiohttp app on a private event loop in a daemon thread (a `LoopThread`).
 
     `start()` returns once the socket listens (port 0 picks a free one: see `.port`);
     `stop()` closes the server, the loop and the thread.
@@ -137,11 +139,8 @@ class Front:
         self.config = config
         self.deps = deps
         self.port: int | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
+        self._thread = LoopThread("warden-front")
+        self._runner: web.AppRunner | None = None
 
     @property
     def url(self) -> str:
@@ -150,65 +149,45 @@ class Front:
         host = self.config.host
         return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
 
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop | None:
-        return self._loop
+    def call_soon(self, callback: Callable[[], object]) -> bool:
+        """Have the front's event loop call `callback`; False once the loop has closed."""
+        return self._thread.call_soon(callback)
 
     def start(self, timeout: float = 10.0) -> Front:
-        if self._thread is not None:
-            raise RuntimeError("the front was already started")
-        self._thread = threading.Thread(target=self._run, name="warden-front", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout):
+        try:
+            self._thread.start()
+        except RuntimeError:
+            raise RuntimeError("the front was already started") from None
+        try:
+            self._runner, self.port = self._thread.run(self._listen(), timeout)
+        except TimeoutError:
             self.stop()
-            raise TimeoutError(f"the front did not start listening within {timeout:g}s")
-        if self._error is not None:
-            self._thread.join(timeout)
-            raise self._error
+            raise TimeoutError(
+                f"the front did not start listening within {timeout:g}s") from None
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        loop, stop, thread = self._loop, self._stop, self._thread
-        if loop is not None and stop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(stop.set)
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-            if thread.is_alive():
-                logger.error("the front's thread did not end within %.0fs", timeout)
+        runner = self._runner
+        if not self._thread.stop(timeout, last=None if runner is None else runner.cleanup):
+            logger.error("the front's thread did not end within %.0fs", timeout)
 
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            loop.run_until_complete(self._serve())
-        except BaseException as exc:
-            self._error = exc
-        finally:
-            try:
-                loop.run_until_complete(loop.shutdown_asyncgens())
-                loop.run_until_complete(loop.shutdown_default_executor())
-            finally:
-                loop.close()
-                self._ready.set()
-
-    async def _serve(self) -> None:
+    async def _listen(self) -> tuple[web.AppRunner, int]:
         from aiohttp import web
 
         from actors.routes import build_app
 
-        self._stop = asyncio.Event()
         runner = web.AppRunner(build_app(self.config, self.deps), access_log=None,
                                shutdown_timeout=2.0)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self.config.host, self.config.port)
-            await site.start()
-            self.port = runner.addresses[0][1]
-            self._ready.set()
-            await self._stop.wait()
-        finally:
+            await web.TCPSite(runner, self.config.host, self.config.port).start()
+        except BaseException:
             await runner.cleanup()
+            raise
+        return runner, runner.addresses[0][1]
 
 
 class FrontActor(SupervisedActor):
@@ -245,10 +224,7 @@ class FrontActor(SupervisedActor):
 
     def _heartbeat_if_answering(self) -> None:
         """Scheduler thread: the loop itself sends the heartbeat, so a stuck loop misses it."""
-        loop = self.front.loop
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(self.ctx.heartbeat)
+        self.front.call_soon(self.ctx.heartbeat)
 
     def stopped(self) -> None:
         if self._beat is not None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ import aiohttp
 from actors.delivery import AttemptResult, parse_retry_after
 from actors.signing import Signer
 from actors.webhook_event import StoredEvent
+from runtime.loop_thread import LoopThread
 
 __all__ = ["Attempted", "Poster"]
 
@@ -59,14 +59,13 @@ class Poster:
         self._signer = signer
         self._timeout = timeout
         self._wall = wall
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
+        self._thread = LoopThread(name)
         self._session: aiohttp.ClientSession | None = None
         self._run: concurrent.futures.Future[None] | None = None
 
     def start(self) -> None:
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._open(), self._loop).result(timeout=10)
+        self._thread.run(self._open(), timeout=10)
 
     async def _open(self) -> None:
         self._session = aiohttp.ClientSession(
@@ -80,8 +79,7 @@ class Poster:
                report: Callable[[Attempted], None]) -> None:
         """POST `events` in order until one is not answered 2xx; `report` gets every answer
         (on the loop thread; it must be quick, e.g. a `tell`)."""
-        self._run = asyncio.run_coroutine_threadsafe(self._deliver(run, events, report),
-                                                     self._loop)
+        self._run = self._thread.submit(self._deliver(run, events, report))
 
     async def _deliver(self, run: int, events: Sequence[StoredEvent],
                        report: Callable[[Attempted], None]) -> None:
@@ -137,18 +135,9 @@ class Poster:
 
     def close(self, timeout: float = 5.0) -> None:
         """Cancel the run, close the session and stop the loop thread. Idempotent."""
-        if self._loop.is_closed():
-            return
         self.cancel()
-        if self._thread.is_alive():
-            try:
-                asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(timeout)
-            except (concurrent.futures.TimeoutError, RuntimeError):
-                logger.warning("webhook HTTP session did not close within %.0fs", timeout)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout)
-        if not self._thread.is_alive():
-            self._loop.close()
+        if not self._thread.stop(timeout, last=self._close):
+            logger.warning("webhook HTTP loop did not stop within %.0fs", timeout)
 
     async def _close(self) -> None:
         others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]

@@ -5,14 +5,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import sys
-import threading
 from collections.abc import Callable
 
 from aiohttp import web
 
+from runtime.loop_thread import LoopThread
 from simulator.routes import DEVICE_COOKIE, create_app
 
 __all__ = ["DEVICE_COOKIE", "SimulatorServer", "create_app", "serve"]
@@ -49,7 +48,8 @@ def serve(host: str, port: int) -> int:
 
 
 class SimulatorServer:
-    """The simulator on its own thread and event loop, for embedding in a runtime or a test.
+    """The simulator on its own thread and event loop (a `LoopThread`), for embedding in a
+    runtime or a test.
 
     `start()` returns once it listens (port 0 picks a free port; `.port` is the real one);
     `stop()` closes every socket and joins the thread. Also a context manager.
@@ -61,11 +61,8 @@ class SimulatorServer:
         self._requested_port = port
         self._app_factory = app_factory
         self._port: int | None = None
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
+        self._thread: LoopThread | None = None
+        self._runner: web.AppRunner | None = None
 
     @property
     def port(self) -> int:
@@ -80,25 +77,22 @@ class SimulatorServer:
     def start(self, timeout: float = 10.0) -> None:
         if self._thread is not None:
             raise RuntimeError("simulator already started")
-        self._thread = threading.Thread(target=self._run, name=f"simulator-{self.host}",
-                                        daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            raise RuntimeError(f"simulator did not start listening within {timeout}s")
-        if self._error is not None:
-            self._thread.join()
-            self._thread = None
-            raise self._error
+        self._thread = LoopThread(f"simulator-{self.host}").start()
+        try:
+            self._runner, self._port = self._thread.run(self._listen(), timeout)
+        except TimeoutError:
+            self.stop(timeout)
+            raise RuntimeError(f"simulator did not start listening within {timeout}s") from None
+        except BaseException:
+            self.stop(timeout)
+            raise
 
     def stop(self, timeout: float = 10.0) -> None:
-        thread, loop, stop = self._thread, self._loop, self._stop
+        thread, runner = self._thread, self._runner
         if thread is None:
             return
-        if loop is not None and stop is not None:
-            with contextlib.suppress(RuntimeError):  # loop already closed
-                loop.call_soon_threadsafe(stop.set)
-        thread.join(timeout)
-        self._thread = None
+        thread.stop(timeout, last=None if runner is None else runner.cleanup)
+        self._thread = self._runner = None
 
     def __enter__(self) -> SimulatorServer:
         self.start()
@@ -107,24 +101,12 @@ class SimulatorServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _run(self) -> None:
-        asyncio.run(self._main())
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
+    async def _listen(self) -> tuple[web.AppRunner, int]:
         runner = web.AppRunner(self._app_factory())
+        await runner.setup()
         try:
-            await runner.setup()
             await web.TCPSite(runner, self.host, self._requested_port).start()
-            self._port = runner.addresses[0][1]
-        except BaseException as exc:
-            self._error = exc
-            self._ready.set()
+        except BaseException:
             await runner.cleanup()
-            return
-        self._ready.set()
-        try:
-            await self._stop.wait()
-        finally:
-            await runner.cleanup()
+            raise
+        return runner, runner.addresses[0][1]
