@@ -127,7 +127,7 @@ def run_soak(tmp: Path, settings: SoakSettings) -> Report:
         injector = Injector(rng, sessions, sim_api, warden, receiver, profiles, settings.pacing)
         injector.run(settings.seconds)
         pusher.stop()
-        injector.clear()
+        injector.finish(settings.pacing.watch)
         settled = wait_for(lambda: _settled(api, receiver, pusher), settings.settle_timeout, 1.0)
         if not settled:
             report.other_problems.append(f"not settled within {settings.settle_timeout:g}s: "

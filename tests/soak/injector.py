@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -113,6 +114,12 @@ class Injector:
             wake = min([next_fault, end, *(u.due for u in self._undo)])
             time.sleep(max(0.0, min(wake - time.monotonic(), 1.0)))  # pacing, not a wait
 
+    def finish(self, timeout: float) -> None:
+        """Let every session fault show its restart (or its watch run out), then end them all:
+        clearing a fault the runtime has not caught yet would hide it."""
+        wait_for(lambda: self._refresh() is not None and not self._watch, timeout, 0.5)
+        self.clear()
+
     def clear(self) -> None:
         """End every fault: receiver up, sessions logged in, faults off."""
         for undo in self._undo:
@@ -135,29 +142,33 @@ class Injector:
                 continue
             if fault is Fault.RECEIVER_DOWN and self.receiver.down is not None:
                 continue
-            if (fault is Fault.RUNTIME_KILL
-                    and time.monotonic() - self._last_runtime_kill < self.pacing.runtime_kill_gap):
+            if fault is Fault.RUNTIME_KILL and (
+                    self._watch  # a kill now would swallow a fault still to be caught
+                    or time.monotonic() - self._last_runtime_kill < self.pacing.runtime_kill_gap):
                 continue
             del self._deck[i]
             self._inject(fault, self.rng.choice(free) if fault in SESSION_FAULTS else None)
             return True
         return False
 
-    def _free_sessions(self) -> list[str]:
+    def _refresh(self) -> list[dict[str, Any]] | None:
+        """The sessions as the runtime shows them; ends the watches their restarts resolved."""
         answer = self.warden.api.get("/sessions")
         if not answer:
-            return []
+            return None
         now, incarnation = time.monotonic(), len(self.warden.incarnations)
-        free = []
-        for s in answer["sessions"]:
+        sessions: list[dict[str, Any]] = answer["sessions"]
+        for s in sessions:
             watch = self._watch.get(s["id"])
             if watch is not None and (s["restarts_total"] > watch.restarts_total
                                       or incarnation != watch.incarnation or now > watch.until):
                 del self._watch[s["id"]]
-                watch = None
-            if s["state"] == "healthy" and watch is None and s["id"] not in self._logged_out:
-                free.append(s["id"])
-        return sorted(free)
+        return sessions
+
+    def _free_sessions(self) -> list[str]:
+        return sorted(s["id"] for s in self._refresh() or ()
+                      if s["state"] == "healthy" and s["id"] not in self._watch
+                      and s["id"] not in self._logged_out)
 
     # --- injecting ----------------------------------------------------------------------------
 
