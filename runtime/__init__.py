@@ -10,6 +10,7 @@ from runtime.clock import Clock, FakeClock, MonotonicClock
 from runtime.context import ChildContext
 from runtime.events import EventBus, LifecycleEvent
 from runtime.intensity import RestartBudget, RestartDecision, decide_restart, in_window
+from runtime.loop_thread import LoopThread
 from runtime.scheduler import Scheduler, Timer
 from runtime.spec import ChildSpec, Liveness, SupervisorSpec
 from runtime.status import ChildStatus, StatusBoard
@@ -29,6 +30,7 @@ __all__ = [
     "FakeClock",
     "LifecycleEvent",
     "Liveness",
+    "LoopThread",
     "MonotonicClock",
     "OnExhausted",
     "Reason",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,19 +18,11 @@ from actors.browser import (
     kill_leftovers,
     resolve_executable,
 )
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.browser
 
 CHROMIUM = resolve_executable("auto")
-
-
-def wait_until(predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return bool(predicate())
 
 
 def live(procs: list[psutil.Process]) -> list[psutil.Process]:
@@ -83,7 +74,7 @@ def test_kill_ends_every_process_of_the_tree(
     tree = BrowserTree.find(profile)
     assert tree is not None
     procs = tree.processes()
-    assert tree.kill() >= 2
+    assert len(procs) >= 2 and tree.kill() >= 1  # children may exit before their turn
     assert proc.wait(10) is not None
     assert wait_until(lambda: not live(procs))
     assert not tree.alive()
