@@ -13,7 +13,7 @@ import pykka
 from runtime.clock import Clock, MonotonicClock
 from runtime.context import ChildContext
 from runtime.events import EventBus
-from runtime.messages import ChildExited, RestartChild, StartChild, StopChild
+from runtime.messages import ChildExited, Heartbeat, RestartChild, StartChild, StopChild
 from runtime.scheduler import Scheduler
 from runtime.spec import SupervisorSpec
 from runtime.status import StatusBoard
@@ -51,6 +51,7 @@ class Runtime:
         self.failure: str = ""
         self.root: pykka.ActorRef[Any] | None = None
         self.root_context: ChildContext | None = None  # the root's thread and message count
+        self.last_root_heartbeat: float | None = None
 
     def start(self) -> Runtime:
         if self.root is not None:
@@ -62,7 +63,9 @@ class Runtime:
         return self
 
     def _hear_root(self, message: object) -> None:
-        if isinstance(message, ChildExited):
+        if isinstance(message, Heartbeat):  # the root beats on every tick
+            self.last_root_heartbeat = self.clock.monotonic()
+        elif isinstance(message, ChildExited):
             with self._lock:
                 if self.exit_code is None:
                     self.exit_code = 1 if message.abnormal else 0
@@ -74,6 +77,11 @@ class Runtime:
     @property
     def running(self) -> bool:
         return self.root is not None and not self._done.is_set()
+
+    def responsive(self, within: float) -> bool:
+        """The root runs and has heartbeated in the last `within` seconds (its ticks answer)."""
+        beat = self.last_root_heartbeat
+        return self.running and beat is not None and self.clock.monotonic() - beat <= within
 
     def wait(self, timeout: float | None = None) -> int | None:
         """Block until the root supervisor ends; its exit code, or None on timeout."""

@@ -201,3 +201,13 @@ def test_a_bad_config_exits_2_naming_the_line(tmp_path: Path) -> None:
                             timeout=60)
     assert result.returncode == 2
     assert f"{config}:2: http.listen:" in result.stderr and "token" in result.stderr
+
+
+def test_a_second_runtime_on_the_same_state_dir_is_refused(runs: Callable[..., Run]) -> None:
+    run = runs(sessions=0)
+    poll(lambda: run.heard("READY=1"), 60, "READY=1")
+    second = subprocess.run([WARDEN, "run", "-c", str(run.config)], capture_output=True,
+                            text=True, timeout=60)
+    assert second.returncode == 2
+    assert f"in use by warden pid {run.proc.pid}" in second.stderr
+    assert run.proc.poll() is None  # the first one is untouched

@@ -6,13 +6,15 @@ a second signal kills the browsers and exits at once.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TextIO
 
 from prometheus_client import CollectorRegistry
 
@@ -31,6 +33,34 @@ __all__ = ["Warden", "run"]
 
 logger = logging.getLogger("warden")
 
+ROOT_RESPONSIVE = 10.0  # seconds: twenty root ticks
+
+
+class AlreadyRunning(RuntimeError):
+    """Another `warden run` holds the state_dir."""
+
+
+def lock_state_dir(state_dir: Path) -> TextIO:
+    """Hold an exclusive lock on `state_dir/warden.lock` for this process's life.
+
+    Two runtimes on one state_dir would kill each other's browsers as leftovers and deliver
+    one outbox twice out of order. The lock goes with the process, even after kill -9.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(state_dir / "warden.lock", "a+")  # noqa: SIM115 - held until exit
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise AlreadyRunning(f"{state_dir} is in use by warden pid {holder}") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
 
 class Warden:
     """Everything one `warden run` owns, started in dependency order and stopped in reverse."""
@@ -44,6 +74,7 @@ class Warden:
         self.runtime: Runtime | None = None
         self.outbox: Any = None
         self.simulator: Any = None
+        self.lock: TextIO | None = None
 
     def start(self) -> Runtime:
         from actors.front import FrontActor, FrontDeps
@@ -52,7 +83,7 @@ class Warden:
         from warden.metrics import Metrics
 
         config = self.config
-        config.state_dir.mkdir(parents=True, exist_ok=True)
+        self.lock = lock_state_dir(config.state_dir)
         kill_leftovers(config.state_dir / "profiles")
         self.outbox = outbox = Outbox(config.state_dir / "outbox.sqlite3")
         if config.simulator is not None:
@@ -99,6 +130,8 @@ class Warden:
             self.outbox.close()
         if self.simulator is not None:
             self.simulator.stop()
+        if self.lock is not None:
+            self.lock.close()
         return code
 
     def kill_browsers(self) -> None:
@@ -137,6 +170,9 @@ def run(config_path: str, *, log_format: str = "text", log_level: str = "INFO") 
     signal.signal(signal.SIGINT, on_signal)
     try:
         runtime = warden.start()
+    except AlreadyRunning as exc:
+        print(f"{config_path}: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:
         logger.exception("could not start: %s", exc)
         warden.stop()
@@ -148,7 +184,9 @@ def run(config_path: str, *, log_format: str = "text", log_level: str = "INFO") 
     while not stop.wait(ping or 1.0):
         if not runtime.running:
             break
-        if ping is not None:
+        # Only while the root's own timer answers: a deadlocked tree goes unpinged and
+        # systemd restarts the process (WatchdogSec= in deploy/warden.service).
+        if ping is not None and runtime.responsive(within=ROOT_RESPONSIVE):
             systemd.notify("WATCHDOG=1")
     systemd.notify("STOPPING=1")
     code = warden.stop()

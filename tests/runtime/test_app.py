@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import pytest
 
 from runtime import (
+    ChildContext,
     ChildSpec,
     ChildState,
     EventName,
@@ -16,6 +20,7 @@ from runtime import (
     Supervisor,
     SupervisorSpec,
 )
+from tests.helpers import wait_until
 from tests.runtime.fakes import WAIT, Crash, Harness, budget
 
 S = ChildState
@@ -129,3 +134,30 @@ def test_a_runtime_starts_once() -> None:
             runtime.start()
     finally:
         runtime.stop(timeout=WAIT)
+
+
+def test_the_runtime_is_responsive_only_while_the_root_ticks(harness: Harness) -> None:
+    """What the systemd watchdog follows: a root stuck in a call stops looking responsive."""
+    probe = harness.probe
+    stuck = threading.Event()
+    release = threading.Event()
+    first = [True]
+
+    def start_then_block(ctx: ChildContext) -> Any:
+        if not first[0]:
+            stuck.set()
+            release.wait(WAIT)  # `start` runs on the supervisor's own thread
+        first[0] = False
+        return probe.spec("slow").start(ctx)
+
+    runtime = harness.start(SupervisorSpec(id="root", children=(
+        ChildSpec(id="slow", start=start_then_block, liveness=Liveness(heartbeat_timeout=None)),)))
+    assert wait_until(lambda: runtime.responsive(within=1.0))
+    runtime.restart("slow")
+    assert stuck.wait(WAIT)
+    harness.clock.advance(5.0)
+    assert not runtime.responsive(within=1.0)
+    release.set()
+    harness.wait_state("slow", S.HEALTHY)
+    harness.clock.advance(0.5)  # a tick, now that the root answers again
+    assert wait_until(lambda: runtime.responsive(within=1.0))
