@@ -34,7 +34,11 @@ def webhook_for(event: LifecycleEvent) -> tuple[str, dict[str, Any]] | None:
         case EventName.CHILD_RECOVERED:
             return "session.recovered", {
                 "reason": None if event.reason is None else str(event.reason),
+                "restarted": True,
                 "recovery_seconds": round(event.recovery_seconds or 0.0, 3)}
+        case EventName.CHILD_CLEARED:  # e.g. logged in again: healthy without a restart
+            return "session.recovered", {"reason": None, "restarted": False,
+                                         "cleared": event.detail}
         case EventName.REACHED_MAX_RESTARTS:
             return "session.health_failed", {"reason": str(event.reason), "detail": event.detail}
         case EventName.AUTH_REQUIRED:

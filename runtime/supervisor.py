@@ -226,14 +226,17 @@ class Supervisor(SupervisedActor):
             self._restarts.terminate([child], After.STOP, delay=0.0)
 
     def _became_healthy(self, child: ChildRecord, now: float) -> None:
+        previous = child.state
         child.state = ChildState.HEALTHY
         child.healthy_since = now
         if child.restart_decided_at is not None:
             self._emit(EventName.CHILD_RECOVERED, child, reason=child.last_reason,
                        recovery_seconds=now - child.restart_decided_at)
             child.restart_decided_at = None
-        else:
+        elif previous is ChildState.STARTING:
             self._emit(EventName.CHILD_HEALTHY, child)
+        else:
+            self._emit(EventName.CHILD_CLEARED, child, detail=str(previous))
         self._dirty = True
 
     # --- policy: what a fault leads to -----------------------------------------------------------

@@ -64,6 +64,7 @@ class EventName(StrEnum):
     RESTART_SCHEDULED = "restart_scheduled"  # a restart was decided; backoff begins
     CHILD_RESTARTED = "child_restarted"  # the restart was carried out
     CHILD_RECOVERED = "child_recovered"  # healthy again after a restart
+    CHILD_CLEARED = "child_cleared"  # a reported problem (unhealthy, auth) cleared, no restart
     REACHED_MAX_RESTARTS = "reached_max_restarts"  # budget exhausted
     AUTH_REQUIRED = "auth_required"  # needs an operator, not a restart
     CHILD_STOPPED = "child_stopped"  # stopped on request

@@ -45,6 +45,13 @@ def test_every_session_webhook_type_has_its_event() -> None:
         "session.started", "session.health_failed", "session.auth_required", "session.stopped"]
 
 
+def test_a_problem_cleared_without_a_restart_is_a_recovery_not_a_start() -> None:
+    outbox = Recorder()
+    LifecycleWebhooks(outbox)(event(EventName.CHILD_CLEARED, detail="auth_required"))
+    assert [(t, d) for _, t, d, _ in outbox.appended] == [
+        ("session.recovered", {"reason": None, "restarted": False, "cleared": "auth_required"})]
+
+
 def test_events_of_other_supervisors_and_internal_events_send_nothing() -> None:
     outbox = Recorder()
     hooks = LifecycleWebhooks(outbox)

@@ -16,7 +16,8 @@ EVENT = LifecycleEvent(name=EventName.RESTART_SCHEDULED, supervisor="sessions", 
 def test_event_names_are_the_fixed_vocabulary() -> None:
     assert [str(n) for n in EventName] == [
         "child_started", "child_healthy", "child_unhealthy", "child_exited",
-        "restart_scheduled", "child_restarted", "child_recovered", "reached_max_restarts",
+        "restart_scheduled", "child_restarted", "child_recovered", "child_cleared",
+        "reached_max_restarts",
         "auth_required", "child_stopped", "child_killed", "child_abandoned",
         "supervisor_escalated",
     ]

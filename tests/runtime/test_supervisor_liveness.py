@@ -116,7 +116,7 @@ def test_an_unhealthy_report_without_restart_only_marks_the_child_until_it_is_he
     harness.wait_state("a", S.HEALTHY)
     assert harness.events.names("a") == [
         EventName.CHILD_STARTED, EventName.CHILD_HEALTHY, EventName.CHILD_UNHEALTHY,
-        EventName.CHILD_HEALTHY,
+        EventName.CHILD_CLEARED,  # not a second child_healthy: nothing started again
     ]
     assert harness.status("a").restarts_total == 0
 
@@ -137,6 +137,9 @@ def test_a_child_that_needs_a_login_is_not_restarted_nor_held_to_its_activity_de
     probe.ctx("a").healthy()
     harness.wait_state("a", S.HEALTHY)
     assert harness.status("a").restarts_total == 0
+    cleared = harness.events.wait("a", EventName.CHILD_CLEARED)
+    assert cleared.detail == "auth_required"
+    assert harness.events.count("a", EventName.CHILD_HEALTHY) == 1  # only the first start
 
 
 def test_reports_from_an_earlier_incarnation_are_ignored(harness: Harness) -> None:
