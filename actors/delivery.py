@@ -114,7 +114,7 @@ def parse_retry_after(value: str | None, now: float, date: str | None = None) ->
     if value is None:
         return None
     text = value.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # isdigit() alone takes "²" (float() raises) and "١٢"
         return float(text)
     when = _http_date(text)
     if when is None:

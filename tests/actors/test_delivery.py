@@ -73,6 +73,14 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
     assert parse_retry_after("-3", now) is None
 
 
+def test_retry_after_seconds_are_ascii_digits_only() -> None:
+    now = 1_800_000_000.0
+    assert parse_retry_after("  12 ", now) == 12.0  # surrounding spaces are allowed
+    assert parse_retry_after("\u00b2", now) is None  # a superscript two: not a delta-seconds
+    assert parse_retry_after("\u0661\u0662", now) is None  # Arabic-Indic digits: neither
+    assert parse_retry_after("1 2", now) is None
+
+
 def test_a_paused_endpoint_is_probed_less_and_less_often() -> None:
     delays = [probe_delay(n) for n in range(1, 12)]
     assert delays[0] == PROBE_INITIAL
