@@ -79,11 +79,26 @@ def _convert(node: yaml.Node, path: str, loader: yaml.SafeLoader, env: Mapping[s
     line = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out = Located({}, line, path)
+        own = {id(k) for k, _ in node.value if k.tag != _MERGE}
+        try:
+            loader.flatten_mapping(node)  # `<<: *defaults` merge keys, as YAML 1.1 has them
+        except yaml.MarkedYAMLError as exc:
+            problems.append(Problem(line, path, f"cannot merge: {exc.problem}"))
+            return Located(None, line, path)
+        merged: set[str] = set()
         for key_node, value_node in node.value:
-            key = str(loader.construct_object(key_node))
+            key_value = _construct(key_node, path, loader, problems)
+            if key_value is _INVALID:
+                continue
+            key = str(key_value)
             key_line = key_node.start_mark.line + 1
             child_path = out.child_path(key)
-            if key in out.value:
+            if id(key_node) not in own:  # from a merge: an explicit key of the same name wins
+                if key in merged or any(str(k.value) == key for k, _ in node.value
+                                        if id(k) in own):
+                    continue
+                merged.add(key)
+            elif key in out.value and key not in merged:
                 problems.append(Problem(key_line, child_path,
                                         f"duplicate key (first at line {out.key_lines[key]})"))
                 continue
@@ -109,7 +124,26 @@ def _convert(node: yaml.Node, path: str, loader: yaml.SafeLoader, env: Mapping[s
             node = yaml.ScalarNode(tag, text, node.start_mark, node.end_mark)
         else:
             return Located(text, line, path)
-    return Located(loader.construct_object(node), line, path)
+    value = _construct(node, path, loader, problems)
+    return Located(None if value is _INVALID else value, line, path)
+
+
+_MERGE = "tag:yaml.org,2002:merge"
+_INVALID = object()
+
+
+def _construct(node: yaml.Node, path: str, loader: yaml.SafeLoader,
+               problems: list[Problem]) -> Any:
+    """The Python value of a scalar node; a problem (and `_INVALID`) if YAML cannot make one,
+    e.g. `!!int abc` or `!!timestamp 2024-13-45`."""
+    try:
+        return loader.construct_object(node)  # type: ignore[no-untyped-call]
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+        reason = getattr(exc, "problem", None) or str(exc)
+        problems.append(Problem(node.start_mark.line + 1, path,
+                                f"cannot read {node.value!r} as {node.tag.rsplit(':', 1)[-1]}: "
+                                f"{reason}"))
+        return _INVALID
 
 
 def _substitute(text: str, env: Mapping[str, str]) -> str:

@@ -231,3 +231,33 @@ def test_a_memory_limit_must_be_positive() -> None:
 def test_an_unknown_on_exhausted_names_the_choices() -> None:
     (line,) = errors("policies:\n  p:\n    on_exhausted: explode\n")
     assert "give_up" in line and "escalate" in line
+
+
+# --- YAML that used to end in a traceback ---------------------------------------------------
+
+
+def test_merge_keys_share_a_policy_and_explicit_keys_win() -> None:
+    config = parse("policies:\n  base: &base\n    canary: off\n    memory: {limit: 1GiB}\n"
+                   "  strict:\n    <<: *base\n    memory: {limit: 300MiB}\n")
+    assert config.policies["strict"].canary is None
+    assert config.policies["strict"].memory_limit == 300 * 2**20
+
+
+@pytest.mark.parametrize("value", ["!!int abc", "!!float xyz", "!!timestamp 2024-13-45"])
+def test_a_value_yaml_cannot_build_is_an_error_on_its_line(value: str) -> None:
+    (line,) = errors(f"state_dir: var\nhttp:\n  metrics_public: {value}\n")
+    assert line.startswith("f.yaml:3: http.metrics_public: cannot read")
+
+
+def test_a_file_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(b"state_dir: var\n# caf\xe9\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.render() == f"{path}:2: (top): not UTF-8 text"
+
+
+def test_an_adapter_that_cannot_be_imported_fails_the_check() -> None:
+    (line,) = errors("sessions:\n  - id: a\n    url: http://x/\n    adapter: nosuchpkg.mod:Thing\n")
+    assert line.startswith("f.yaml:4: sessions[0].adapter: adapter 'nosuchpkg.mod:Thing': "
+                           "cannot import nosuchpkg.mod")

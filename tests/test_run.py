@@ -211,3 +211,14 @@ def test_a_second_runtime_on_the_same_state_dir_is_refused(runs: Callable[..., R
     assert second.returncode == 2
     assert f"in use by warden pid {run.proc.pid}" in second.stderr
     assert run.proc.poll() is None  # the first one is untouched
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["run", "--log-level", "chatty"], "invalid choice: 'CHATTY'"),
+    (["sim", "--listen", "0.0.0.0:0"], "loopback only"),
+    (["sim", "--listen", "nowhere"], "expected HOST:PORT"),
+])
+def test_bad_command_line_input_exits_2_with_a_message(args: list[str], says: str) -> None:
+    result = subprocess.run([WARDEN, *args], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert says in result.stderr and "Traceback" not in result.stderr

@@ -24,7 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run in the foreground until SIGTERM/SIGINT")
     run.add_argument("-c", "--config", default="supervisor.yaml")
     run.add_argument("--log-format", choices=("text", "json"), default="text")
-    run.add_argument("--log-level", default=os.environ.get("WARDEN_LOG_LEVEL", "INFO"))
+    run.add_argument("--log-level", type=str.upper,
+                     choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+                     default=os.environ.get("WARDEN_LOG_LEVEL", "INFO").upper())
 
     check = commands.add_parser("check", help="validate a config file")
     check.add_argument("-c", "--config", default="supervisor.yaml")
@@ -70,12 +72,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return control.command(args.command, args.session, args.url, args.token)
         case "sim":
             from simulator.app import serve
-            from warden.config import split_listen
+            from warden.config import is_loopback, split_listen
 
             try:
                 host, port = split_listen(args.listen)
             except ValueError as exc:
                 print(f"warden sim: --listen: {exc}", file=sys.stderr)
+                return 2
+            if not is_loopback(host):
+                print(f"warden sim: --listen: the simulator's control API has no auth; it "
+                      f"listens on loopback only, not {host}", file=sys.stderr)
                 return 2
             return serve(host, port)
         case "outbox":

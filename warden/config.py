@@ -114,9 +114,14 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
     """Read and validate `path`; raises ConfigError naming every problem with its line."""
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        raw = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(file, [Problem(0, "", f"cannot read: {exc.strerror}")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ConfigError(file, [Problem(line, "", "not UTF-8 text")]) from None
     return parse_config(text, file, environ)
 
 
@@ -492,6 +497,10 @@ def _adapter(value: object) -> str:
         builtin = ", ".join(sorted(BUILTIN_ADAPTERS))
         raise ValueError(
             f"unknown adapter {text!r} (built-in: {builtin}; or 'package.module:Class')")
+    if text not in BUILTIN_ADAPTERS:
+        from actors.adapters import load_adapter  # imports Playwright: only for custom ones
+
+        load_adapter(text)  # a ValueError saying why it cannot be used
     return text
 
 
