@@ -137,7 +137,7 @@ def _construct(node: yaml.Node, path: str, loader: yaml.SafeLoader,
     """The Python value of a scalar node; a problem (and `_INVALID`) if YAML cannot make one,
     e.g. `!!int abc` or `!!timestamp 2024-13-45`."""
     try:
-        return loader.construct_object(node)  # type: ignore[no-untyped-call]
+        return loader.construct_object(node)
     except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
         reason = getattr(exc, "problem", None) or str(exc)
         problems.append(Problem(node.start_mark.line + 1, path,
