@@ -127,9 +127,11 @@ class BrowserSession(SupervisedActor):
             str(s.profile_dir), executable_path=s.executable, headless=True,
             args=list(s.args), timeout=s.launch_timeout * 1000)
         self._tree = BrowserTree.find(s.profile_dir)
-        if self._tree is not None:
-            self.ctx.add_kill_hook(self._tree.kill)
-            self.ctx.publish(browser_pid=self._tree.pid)
+        if self._tree is None:
+            raise BrowserGone(f"no browser process found for profile {s.profile_dir}: it could "
+                              "not be freed from outside if it hung")
+        self.ctx.add_kill_hook(self._tree.kill)
+        self.ctx.publish(browser_pid=self._tree.pid)
         self._context.on("close", lambda _: self._mark_gone("browser closed"))
         page = self._context.pages[0] if self._context.pages else self._context.new_page()
         page.on("crash", lambda _: self._mark_gone("page crashed"))
@@ -141,7 +143,8 @@ class BrowserSession(SupervisedActor):
     def stopped(self) -> None:
         context, pw = self._context, self._pw
         self._context = self._pw = self._page = None
-        if context is not None and self._tree is not None and self._tree.alive() and not self._gone:
+        alive = self._tree.alive() if self._tree is not None else True
+        if context is not None and alive and not self._gone:
             try:
                 context.close()
             except Exception as exc:  # a dead or killed browser: its tree is killed below
@@ -246,14 +249,14 @@ class BrowserSession(SupervisedActor):
     # --- SessionSink: called by the adapter from inside Playwright calls ---------------------
 
     def message(self, message: InboundMessage) -> bool:
-        data = {
-            "message_id": message.id,
-            "from": message.sender,
-            "body": message.body,
-            "timestamp": _iso(message.timestamp),
-            **message.data,
-        }
         try:
+            data = {
+                "message_id": message.id,
+                "from": message.sender,
+                "body": message.body,
+                "timestamp": _iso(message.timestamp),
+                **message.data,
+            }
             self.inbound.append(self.settings.id, "message.received", data, self.clock.time())
         except Exception:
             logger.exception("session %s could not accept message %s; the app keeps it unacked",

@@ -121,12 +121,22 @@ class Supervisor(SupervisedActor):
     # --- lifecycle (actor thread) ---------------------------------------------------------------
 
     def started(self) -> None:
+        # If this supervisor hangs, its parent's kill must free its children too: otherwise an
+        # abandoned supervisor leaves their browsers running beside its replacement's.
+        self.ctx.add_kill_hook(self._kill_children)
         now = self.clock.monotonic()
         for child in self._records:
             self._restarts.start(child, now)
         self._tick_timer = self.scheduler.call_every(self.spec.tick, self._tell_tick)
         self.ctx.heartbeat()  # healthy for its parent from now, not from its first tick
         self._publish()
+
+    def _kill_children(self) -> None:
+        """Kill hook, run from another thread: each child's own kill hooks (read-only here)."""
+        for child in list(self._records):
+            ctx = child.ctx
+            if ctx is not None:
+                ctx.kill()
 
     def stopped(self) -> None:
         """Stop every child in reverse start order, wait for the reapers, publish `stopped`."""

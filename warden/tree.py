@@ -29,6 +29,13 @@ SESSIONS = "sessions"
 START_TIMEOUT = 120.0
 ROOT_BUDGET = RestartBudget(max_restarts=5, window=60.0, backoff=Backoff(initial=0.5, max=10.0),
                             reset_after=120.0, on_exhausted=OnExhausted.ESCALATE)
+# The sessions supervisor fails only when a session with `on_exhausted: escalate` used its own
+# budget, which takes minutes (four canary detections and their backoffs); a 60 s window would
+# never fill, and every session would be restarted every few minutes forever. Three in an hour,
+# then the process exits 1 and its own supervisor (systemd) takes over.
+SESSIONS_BUDGET = RestartBudget(max_restarts=3, window=3600.0,
+                                backoff=Backoff(initial=1.0, max=30.0), reset_after=600.0,
+                                on_exhausted=OnExhausted.ESCALATE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +87,7 @@ def build_tree(config: Config, parts: TreeParts) -> SupervisorSpec:
         strategy=Strategy.ONE_FOR_ONE,
         parallel_stop=True,  # independent browsers: 30 closed one by one would take ~9 s
     )
-    sessions_child = Supervisor.child_spec(sessions, parts.events, parts.board, budget=ROOT_BUDGET)
+    sessions_child = Supervisor.child_spec(sessions, parts.events, parts.board,
+                                           budget=SESSIONS_BUDGET)
     children = [c for c in (parts.webhook, sessions_child, parts.front) if c is not None]
     return SupervisorSpec(id="root", children=tuple(children), strategy=Strategy.ONE_FOR_ONE)

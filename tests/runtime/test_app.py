@@ -161,3 +161,15 @@ def test_the_runtime_is_responsive_only_while_the_root_ticks(harness: Harness) -
     harness.wait_state("slow", S.HEALTHY)
     harness.clock.advance(0.5)  # a tick, now that the root answers again
     assert wait_until(lambda: runtime.responsive(within=1.0))
+
+
+def test_killing_a_supervisor_runs_the_kill_hooks_of_its_children(harness: Harness) -> None:
+    """A hung supervisor given up by its parent must not leave its children's resources."""
+    probe = harness.probe
+    runtime = harness.start(SupervisorSpec(id="root", children=(mid_spec(harness),)))
+    harness.wait_state("leaf", S.HEALTHY)
+    freed = threading.Event()
+    probe.ctx("leaf").add_kill_hook(freed.set)
+    assert runtime.root_context is not None
+    runtime.root_context.kill()  # root's hook -> mid's context -> mid's hook -> leaf's hooks
+    assert freed.is_set()
