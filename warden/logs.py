@@ -26,6 +26,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class _DriverGone(logging.Filter):
+    """Drops asyncio's "Future exception was never retrieved ... Connection closed while
+    reading from the driver": the expected echo of killing a hung browser's Playwright driver,
+    already reported as a lifecycle event."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        exc = record.exc_info[1] if record.exc_info else None
+        return "Connection closed while reading from the driver" not in f"{text} {exc}"
+
+
 def configure_logging(fmt: str = "text", level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
@@ -38,6 +49,7 @@ def configure_logging(fmt: str = "text", level: str = "INFO") -> None:
     root.setLevel(level.upper())
     for noisy in ("aiohttp.access", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("asyncio").addFilter(_DriverGone())
     # pykka logs every actor crash with its traceback at ERROR; the child_exited event already
     # says what failed, so the traceback is kept for --log-level debug.
     logging.getLogger("pykka").setLevel(
