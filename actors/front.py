@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -44,6 +44,7 @@ __all__ = [
     "FrontDeps",
     "OutboxStatsSource",
     "RecentEvents",
+    "foreign_request",
 ]
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,44 @@ class RecentEvents:
             events = list(self._events)
         events.reverse()
         return events if limit is None else events[:limit]
+
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def foreign_request(method: str, headers: Mapping[str, str], local: tuple[str, int], *,
+                    check_host: bool = True) -> str | None:
+    """Why a request must be refused as made by a browser for another site, or None.
+
+    `headers` must look names up case-insensitively (aiohttp's do); `local` is the address
+    the connection came in on. Two attacks on a front without a token are refused:
+    - DNS rebinding: a page on evil.example re-points its name at 127.0.0.1 and reads the
+      answers as its own origin. The browser still sends `Host: evil.example`, so any Host
+      other than the listen address, localhost, 127.0.0.1 or [::1] with the port is refused.
+      `check_host=False` for a public listen with a token, behind a proxy's own Host.
+    - Cross-site requests: any page can POST a form here. A state-changing request (or a
+      WebSocket upgrade) is refused when its `Origin` is present and not this origin, or when
+      the browser says it comes from another site (`Sec-Fetch-Site`): pages on other ports of
+      localhost are `same-site`, and refused too. Clients that are not browsers send neither.
+    """
+    host = headers.get("Host", "").lower()
+    if check_host:
+        address, port = local
+        names = {*LOOPBACK_NAMES, f"[{address}]" if ":" in address else address}
+        allowed = {f"{name}:{port}" for name in names} | (names if port == 80 else set())
+        if host not in allowed:
+            return f"Host {host!r} is not this server's address (refused against DNS rebinding)"
+    unsafe = method not in SAFE_METHODS or headers.get("Upgrade", "").lower() == "websocket"
+    if not unsafe:
+        return None
+    site = headers.get("Sec-Fetch-Site", "").lower()
+    if site in ("cross-site", "same-site"):
+        return f"a {site} {method} is refused"
+    origin = headers.get("Origin")
+    if origin is not None and origin.lower() not in (f"http://{host}", f"https://{host}"):
+        return f"a {method} from origin {origin!r} is refused (not this origin)"
+    return None
 
 
 def _always_running() -> bool:

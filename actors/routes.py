@@ -20,7 +20,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from actors.demo_sink import ReceivedEvent, SinkRejected
-from actors.front import FrontDeps
+from actors.front import FrontDeps, foreign_request
 from actors.views import (
     RenderCache,
     dumps,
@@ -32,7 +32,7 @@ from actors.views import (
     webhook_json,
 )
 from runtime import ChildStatus
-from warden.config import HttpConfig
+from warden.config import HttpConfig, is_loopback
 
 __all__ = ["MAX_BODY", "ApiError", "build_app"]
 
@@ -53,7 +53,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def build_app(config: HttpConfig, deps: FrontDeps) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors, _auth])
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors, _same_origin, _auth])
     app[DEPS] = deps
     app[CONFIG] = config
     app[CACHE] = RenderCache()
@@ -115,6 +115,21 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except Exception:
         logger.exception("%s %s failed", request.method, request.path)
         return _error(500, "internal error (see the warden log)")
+
+
+@web.middleware
+async def _same_origin(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """403 for what a browser sends on another site's behalf (see `foreign_request`); the Host
+    is not checked on a public listen, where the token is what protects the API."""
+    config = request.app[CONFIG]
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    if not sockname:
+        return _error(403, "the connection has no local address")
+    refusal = foreign_request(request.method, request.headers, (sockname[0], sockname[1]),
+                              check_host=not (config.token and not is_loopback(config.host)))
+    if refusal is not None:
+        return _error(403, refusal)
+    return await handler(request)
 
 
 @web.middleware

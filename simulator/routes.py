@@ -1,7 +1,8 @@
 """The simulator's routes: an aiohttp app for a WhatsApp-Web-like chat page plus a control API
 that pushes messages and injects faults, one `ChatSession` per session id.
 
-Routes (SPEC §7; control API without auth, meant for loopback):
+Routes (SPEC §7; control API without auth, loopback only: a request whose Host is not a loopback
+name with this port is refused, and so is a POST or WebSocket from a page of another origin):
     GET  /chat/{session}            the chat page (sets the device cookie on a new profile)
     GET  /chat/{session}/ws         the page's WebSocket (protocol in `simulator.chat`)
     GET  /static/{name}             the page's JS and CSS
@@ -19,7 +20,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,8 @@ SESSION = "{session:[A-Za-z0-9_-]{1,64}}"
 MAX_BODY = 64 * 1024
 TEN_YEARS = 10 * 365 * 24 * 3600
 ASSET_TYPES = {".js": "text/javascript", ".css": "text/css"}
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Simulator:
@@ -66,7 +69,7 @@ SIMULATOR = web.AppKey("simulator", Simulator)
 def create_app(wall: Callable[[], float] = time.time, leak: LeakRate | None = None
                ) -> web.Application:
     """A fresh simulator: no sessions until first use. `wall` stamps messages."""
-    app = web.Application(client_max_size=MAX_BODY)
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[_same_origin])
     app[SIMULATOR] = Simulator(wall, leak or LeakRate())
     page = (PAGE_DIR / "index.html").read_text(encoding="utf-8")
     # Served from memory: aiohttp's static files would start an executor thread per loop.
@@ -101,6 +104,41 @@ def create_app(wall: Callable[[], float] = time.time, leak: LeakRate | None = No
     app.router.add_post(f"/sim/{SESSION}/disconnect", disconnect)
     app.on_shutdown.append(close_sockets)
     return app
+
+
+def foreign_request(method: str, headers: Mapping[str, str], local: tuple[str, int]) -> str | None:
+    """Why a request must be refused as made by a browser for another site, or None.
+
+    The same rule as Warden's front (`actors.front.foreign_request`; the simulator stands in for
+    an outside app and imports nothing of Warden's): a Host other than a loopback name with
+    this port (DNS rebinding), and a POST or WebSocket whose Origin is another origin or whose
+    Sec-Fetch-Site is another site (a page anywhere driving the control API).
+    """
+    host = headers.get("Host", "").lower()
+    address, port = local
+    names = {*LOOPBACK_NAMES, f"[{address}]" if ":" in address else address}
+    if host not in {f"{name}:{port}" for name in names} | (names if port == 80 else set()):
+        return f"Host {host!r} is not this simulator's address"
+    if method in SAFE_METHODS and headers.get("Upgrade", "").lower() != "websocket":
+        return None
+    site = headers.get("Sec-Fetch-Site", "").lower()
+    origin = headers.get("Origin")
+    if site in ("cross-site", "same-site") or (
+            origin is not None and origin.lower() not in (f"http://{host}", f"https://{host}")):
+        return f"a {method} from {origin or site!r} is refused (not this origin)"
+    return None
+
+
+@web.middleware
+async def _same_origin(request: web.Request,
+                       handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                       ) -> web.StreamResponse:
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    refusal = ("no local address" if not sockname
+               else foreign_request(request.method, request.headers, (sockname[0], sockname[1])))
+    if refusal is not None:
+        return web.json_response({"error": refusal}, status=403)
+    return await handler(request)
 
 
 async def socket(request: web.Request) -> web.WebSocketResponse:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from actors.demo_sink import DemoSink
-from actors.front import Front, FrontActor, FrontDeps, RecentEvents
+from actors.front import Front, FrontActor, FrontDeps, RecentEvents, foreign_request
 from actors.routes import MAX_BODY
 from runtime import (
     ChildContext,
@@ -436,6 +436,82 @@ def test_metrics_need_the_token_only_when_not_public() -> None:
     with serving(deps, token="s3cret", metrics_public=False) as front:
         assert call("GET", front.url + "/metrics").status == 401
         assert call("GET", front.url + "/metrics", token="s3cret").status == 200
+
+
+# --- browsers on other sites --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/sessions", "/demo/webhook/events", "/", "/healthz"])
+def test_a_foreign_host_is_refused_so_a_rebound_name_reads_nothing(path: str) -> None:
+    deps = fake_deps([make_status("acct-1")], sink=DemoSink(SECRET))
+    with serving(deps) as front:
+        port = front.port
+        refused = [call("GET", front.url + path, headers={"Host": host})
+                   for host in ("evil.example", f"evil.example:{port}", f"127.0.0.1:{port + 1}",
+                                "127.0.0.1", f"localhost.evil.example:{port}")]
+        allowed = [call("GET", front.url + path, headers={"Host": host})
+                   for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LocalHost:{port}",
+                                f"[::1]:{port}")]
+    for answer in refused:
+        assert answer.status == 403 and "Host" in answer.body["error"]
+        assert b"acct-1" not in answer.raw
+    assert [a.status for a in allowed] == [200] * len(allowed)
+
+
+def test_a_cross_site_post_is_refused_and_reaches_nobody() -> None:
+    deps = fake_deps([make_status("acct-1")])
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    with serving(deps) as front:
+        url = front.url + "/sessions/acct-1/stop"
+        refused = [call("POST", url, headers={**form, **extra}) for extra in (
+            {"Origin": "http://evil.example"},
+            {"Origin": "null"},
+            {"Origin": f"http://127.0.0.1:{(front.port or 0) + 1}"},  # another local server
+            {"Sec-Fetch-Site": "cross-site"},
+            {"Sec-Fetch-Site": "same-site"},
+            {"Origin": front.url, "Sec-Fetch-Site": "cross-site"},
+        )]
+        assert deps.control.calls == []  # type: ignore[attr-defined]
+        same_origin = call("POST", url, headers={"Origin": front.url,
+                                                 "Sec-Fetch-Site": "same-origin"})
+        no_browser = call("POST", url)  # the CLI sends neither header
+        foreign_read = call("GET", front.url + "/sessions", headers={"Origin": "http://evil"})
+    for answer in refused:
+        assert answer.status == 403 and isinstance(answer.body["error"], str)
+    assert same_origin.status == no_browser.status == 202
+    assert foreign_read.status == 200  # a read: the browser keeps the answer from the page
+    assert deps.control.calls == [("stop", "acct-1")] * 2  # type: ignore[attr-defined]
+
+
+def test_with_a_token_cross_site_posts_are_refused_and_hosts_still_checked_on_loopback() -> None:
+    deps = fake_deps([make_status("acct-1")])
+    with serving(deps, token="s3cret") as front:
+        url = front.url + "/sessions/acct-1/restart"
+        cross = call("POST", url, token="s3cret", headers={"Origin": "http://evil.example"})
+        rebound = call("GET", front.url + "/sessions", token="s3cret",
+                       headers={"Host": "evil.example"})
+        assert call("POST", url, token="s3cret").status == 202
+    assert cross.status == rebound.status == 403
+    assert deps.control.calls == [("restart", "acct-1")]  # type: ignore[attr-defined]
+
+
+def test_a_public_listen_with_a_token_takes_its_proxys_host_but_no_cross_site_post() -> None:
+    public = {"Host": "warden.example.com", "Origin": "https://warden.example.com"}
+    local = ("10.0.0.5", 3001)
+    assert foreign_request("GET", {"Host": "warden.example.com"}, local, check_host=False) is None
+    assert foreign_request("POST", public, local, check_host=False) is None
+    assert foreign_request("POST", {**public, "Origin": "https://evil.example"}, local,
+                           check_host=False) is not None
+    assert foreign_request("GET", {"Host": "warden.example.com"}, local) is not None
+    assert foreign_request("GET", {"Host": "10.0.0.5:3001"}, local) is None
+
+
+def test_a_port_80_listen_takes_a_host_without_a_port_and_ipv6_is_bracketed() -> None:
+    assert foreign_request("GET", {"Host": "localhost"}, ("127.0.0.1", 80)) is None
+    assert foreign_request("GET", {"Host": "localhost"}, ("127.0.0.1", 8080)) is not None
+    assert foreign_request("GET", {}, ("127.0.0.1", 80)) is not None  # no Host at all
+    assert foreign_request("GET", {"Host": "[::1]:9"}, ("::1", 9)) is None
+    assert foreign_request("GET", {"Host": "::1:9"}, ("::1", 9)) is not None
 
 
 # --- the demo sink, events, webhook -------------------------------------------------------------

@@ -237,3 +237,44 @@ def test_disconnect_drops_the_sockets_and_a_reconnect_heals_the_fault(server: Si
             assert (await state(http, server.url, sid))["fault"] == "none"
 
     run(scenario)
+
+
+def test_a_foreign_host_is_refused_so_a_rebound_name_reads_nothing(server: SimulatorServer,
+                                                                   sid: str) -> None:
+    async def scenario(http: aiohttp.ClientSession) -> None:
+        for path in (f"/sim/{sid}", "/sim", f"/chat/{sid}"):
+            for host in ("evil.example", f"evil.example:{server.port}",
+                         f"127.0.0.1:{server.port + 1}"):
+                async with http.get(server.url + path, headers={"Host": host}) as r:
+                    assert r.status == 403
+                    assert "Host" in (await r.json())["error"]
+            async with http.get(server.url + path,
+                                headers={"Host": f"localhost:{server.port}"}) as r:
+                assert r.status == 200
+
+    run(scenario)
+
+
+def test_a_page_of_another_origin_can_neither_push_nor_open_the_socket(server: SimulatorServer,
+                                                                       sid: str) -> None:
+    async def scenario(http: aiohttp.ClientSession) -> None:
+        url = f"{server.url}/sim/{sid}"
+        for headers in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"},
+                        {"Origin": f"http://127.0.0.1:{server.port + 1}"}):
+            async with http.post(f"{url}/messages", json={"from": "a", "body": "x"},
+                                 headers=headers) as r:
+                assert r.status == 403 and "error" in await r.json()
+            async with http.post(f"{url}/fault", json={"mode": "hang"}, headers=headers) as r:
+                assert r.status == 403
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(f"{server.url}/chat/{sid}/ws", origin="http://evil.example")
+        assert refused.value.status == 403
+        assert (await state(http, server.url, sid))["pushed"] == 0
+        assert (await state(http, server.url, sid))["fault"] == "none"
+        async with http.post(f"{url}/messages", json={"from": "a", "body": "x"},
+                             headers={"Origin": server.url}) as r:
+            assert r.status == 200
+        async with http.ws_connect(f"{server.url}/chat/{sid}/ws", origin=server.url) as ws:
+            assert (await ws.receive_json(timeout=10))["type"] == "hello"
+
+    run(scenario)
