@@ -73,7 +73,7 @@ class DemoSink:
             raise SinkRejected(401, f"signature verification failed: {exc}") from None
         try:
             payload = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
             self._count_rejected()
             raise SinkRejected(400, "body is not JSON") from None
         if not isinstance(payload, dict):

@@ -40,7 +40,8 @@ logger = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
 DASHBOARD = Path(__file__).parent / "dashboard"
-SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # fullmatch: `$` would take a final "\n"
+LIMIT = re.compile(r"[0-9]{1,9}")
 ACTIONS = {"restart": "restart", "stop": "stop", "start": "start", "disconnect": "stop"}
 MESSAGES = {"restart": "Session restart initiated", "stop": "Session stop initiated",
             "start": "Session start initiated"}
@@ -85,12 +86,14 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 
 
 class ApiError(Exception):
-    """Raised by a handler to answer `{"error": message}` with `status`."""
+    """Raised by a handler to answer `{"error": message}` with `status`; `close` ends the
+    connection after the answer (the rest of the request cannot be read)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, close: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.close = close
 
 
 # --- middlewares --------------------------------------------------------------------------------
@@ -104,7 +107,10 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as exc:
-        return _error(exc.status, exc.message)
+        response = _error(exc.status, exc.message)
+        if exc.close:
+            response.force_close()
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -203,7 +209,7 @@ async def _health(request: web.Request) -> web.Response:
 def _find(request: web.Request) -> ChildStatus:
     """The session named in the path; 400 for an id that cannot exist, 404 for an unknown one."""
     session_id = request.match_info["id"]
-    if not SESSION_ID.match(session_id):
+    if not SESSION_ID.fullmatch(session_id):
         raise ApiError(400, f"malformed session id {session_id!r}")
     for status in _statuses(request):
         if status.id == session_id:
@@ -231,16 +237,27 @@ async def _command(request: web.Request) -> web.Response:
 
 async def _optional_json_object(request: web.Request) -> dict[str, Any]:
     """A command takes no input; a body, if any, must still be a JSON object (400 otherwise)."""
-    body = await request.read()  # enforces client_max_size: 413 above 64 KiB
+    body = await _read(request)
     if not body.strip():
         return {}
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         raise ApiError(400, "body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise ApiError(400, "body must be a JSON object")
     return payload
+
+
+async def _read(request: web.Request) -> bytes:
+    """The request body; 413 above 64 KiB (client_max_size), 400 when it cannot be decoded
+    (a `Content-Encoding` it does not match, a broken chunked encoding)."""
+    try:
+        return await request.read()
+    except web.RequestPayloadError as exc:
+        why = getattr(exc.__cause__, "message", None) or "malformed payload"
+        # aiohttp drops the connection after this answer: tell a keep-alive client so.
+        raise ApiError(400, f"the body cannot be read: {why}", close=True) from None
 
 
 # --- events, webhook, overview ------------------------------------------------------------------
@@ -248,8 +265,8 @@ async def _optional_json_object(request: web.Request) -> dict[str, Any]:
 
 def _limit(request: web.Request, default: int) -> int:
     text = request.query.get("limit", str(default))
-    if not text.isdigit() or int(text) < 1:
-        raise ApiError(400, f"limit must be a positive whole number, got {text!r}")
+    if not LIMIT.fullmatch(text) or int(text) < 1:  # not isdigit(): it takes "²", int() does not
+        raise ApiError(400, f"limit must be a whole number from 1 to 999999999, got {text!r}")
     return int(text)
 
 
@@ -306,7 +323,7 @@ async def _sink_receive(request: web.Request) -> web.Response:
     sink = request.app[DEPS].sink
     if sink is None:
         raise ApiError(404, "the demo webhook sink is not enabled")
-    body = await request.read()
+    body = await _read(request)
     try:
         sink.receive(body, dict(request.headers))
     except SinkRejected as exc:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
@@ -30,6 +31,9 @@ from simulator.chat import ChatSession, FaultMode, LeakRate, Link, Send
 
 __all__ = ["DEVICE_COOKIE", "create_app"]
 
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PAGE_DIR = Path(__file__).parent / "page"
 DEVICE_COOKIE = "warden_sim_device"
 SESSION = "{session:[A-Za-z0-9_-]{1,64}}"
@@ -69,7 +73,7 @@ SIMULATOR = web.AppKey("simulator", Simulator)
 def create_app(wall: Callable[[], float] = time.time, leak: LeakRate | None = None
                ) -> web.Application:
     """A fresh simulator: no sessions until first use. `wall` stamps messages."""
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[_same_origin])
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors, _same_origin])
     app[SIMULATOR] = Simulator(wall, leak or LeakRate())
     page = (PAGE_DIR / "index.html").read_text(encoding="utf-8")
     # Served from memory: aiohttp's static files would start an executor thread per loop.
@@ -130,9 +134,23 @@ def foreign_request(method: str, headers: Mapping[str, str], local: tuple[str, i
 
 
 @web.middleware
-async def _same_origin(request: web.Request,
-                       handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                       ) -> web.StreamResponse:
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error answers JSON `{"error": ...}`: aiohttp's own (404, 405, 413) and a failure."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        allow = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+        return web.json_response({"error": exc.reason}, status=exc.status, headers=allow)
+    except Exception:
+        logger.exception("%s %s failed", request.method, request.path)
+        return web.json_response({"error": "internal error (see the simulator's log)"},
+                                 status=500)
+
+
+@web.middleware
+async def _same_origin(request: web.Request, handler: Handler) -> web.StreamResponse:
     sockname = request.transport.get_extra_info("sockname") if request.transport else None
     refusal = ("no local address" if not sockname
                else foreign_request(request.method, request.headers, (sockname[0], sockname[1])))
@@ -226,8 +244,13 @@ async def disconnect(request: web.Request) -> web.Response:
 
 async def _json_object(request: web.Request) -> dict[str, Any]:
     try:
-        body = await request.json()
-    except ValueError:
+        body = json.loads(await request.read())
+    except web.RequestPayloadError as exc:  # e.g. a Content-Encoding the body does not match
+        why = getattr(exc.__cause__, "message", None) or "malformed payload"
+        refusal = _bad_request(f"the body cannot be read: {why}")
+        refusal.force_close()  # aiohttp drops the connection after it: tell the client so
+        raise refusal from None
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         raise _bad_request("body must be JSON") from None
     if not isinstance(body, dict):
         raise _bad_request("body must be a JSON object")

@@ -6,6 +6,8 @@ are shared with the dashboard, metrics and control tests.
 
 from __future__ import annotations
 
+import gzip
+import http.client
 import json
 import threading
 import urllib.error
@@ -392,6 +394,64 @@ def test_a_body_over_64_kib_is_413_and_a_malformed_one_400() -> None:
     assert not_an_object.status == 400
     assert just_fits.status == 202
     assert deps.control.calls == [("restart", "acct-1")]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("path", ["/sessions/acct-1/stop", "/demo/webhook"])
+def test_a_body_that_cannot_be_decoded_or_nests_too_deep_is_400(path: str) -> None:
+    deps = fake_deps([make_status("acct-1")], sink=DemoSink(SECRET))
+    deep = b"[" * 30_000 + b"]" * 30_000
+    with serving(deps) as front:
+        not_gzip = call("POST", front.url + path, data=b"{}",
+                        headers={"Content-Encoding": "gzip"})
+        too_deep = call("POST", front.url + path, data=deep, headers=signed(deep))
+        assert deps.control.calls == []  # type: ignore[attr-defined]
+        if path == "/demo/webhook":
+            body = event(1)
+            good = call("POST", front.url + path, data=gzip.compress(body),
+                        headers={"Content-Encoding": "gzip", **signed(body)})
+        else:
+            good = call("POST", front.url + path, data=gzip.compress(b"{}"),
+                        headers={"Content-Encoding": "gzip"})
+    for answer in (not_gzip, too_deep):
+        assert answer.status == 400, answer
+        assert isinstance(answer.body["error"], str)
+    assert good.status in (202, 204)
+
+
+def test_after_an_unreadable_body_a_keep_alive_client_is_told_the_connection_ends() -> None:
+    with serving(fake_deps([make_status("acct-1")])) as front:
+        connection = http.client.HTTPConnection("127.0.0.1", front.port, timeout=10)
+        try:
+            connection.request("POST", "/sessions/acct-1/stop", body=b"{}",
+                               headers={"Content-Encoding": "gzip"})
+            answer = connection.getresponse()
+            answer.read()
+        finally:
+            connection.close()
+    assert answer.status == 400
+    assert answer.will_close  # the server says `Connection: close`: no reuse, no reset
+
+
+@pytest.mark.parametrize("path", ["/events", "/demo/webhook/events", "/overview"])
+@pytest.mark.parametrize("limit", ["%C2%B2", "%D9%A3", "0", "-1", "1.5", "", "9" * 10,
+                                   "9" * 5000],
+                         ids=["superscript-2", "arabic-3", "0", "-1", "1.5", "empty",
+                              "ten-digits", "5000-digits"])
+def test_a_limit_that_is_not_a_small_positive_whole_number_is_400(path: str, limit: str) -> None:
+    with serving(fake_deps(sink=DemoSink(SECRET))) as front:
+        answer = call("GET", f"{front.url}{path}?limit={limit}")
+        fine = call("GET", f"{front.url}{path}?limit=999999999")
+    assert answer.status == 400 and "limit" in answer.body["error"]
+    assert fine.status == 200
+
+
+def test_a_session_id_with_a_final_newline_is_malformed() -> None:
+    deps = fake_deps([make_status("acct-1")])
+    with serving(deps) as front:
+        read = call("GET", front.url + "/sessions/acct-1%0A")
+        command = call("POST", front.url + "/sessions/acct-1%0A/stop")
+    assert read.status == command.status == 400
+    assert deps.control.calls == []  # type: ignore[attr-defined]
 
 
 # --- authentication -----------------------------------------------------------------------------

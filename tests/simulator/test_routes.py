@@ -3,13 +3,15 @@ faults, login."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import uuid
 from collections.abc import Iterator
 
 import aiohttp
 import pytest
 
-from simulator import DEVICE_COOKIE, SimulatorServer
+from simulator import DEVICE_COOKIE, SimulatorServer, create_app
 from tests.simulator.wire import page, post, run, state
 
 
@@ -211,11 +213,34 @@ def test_bad_input_is_a_400_that_says_why(server: SimulatorServer, sid: str, pat
     run(scenario)
 
 
+def test_a_body_that_cannot_be_decoded_or_nests_too_deep_is_400(server: SimulatorServer,
+                                                                 sid: str) -> None:
+    async def scenario(http: aiohttp.ClientSession) -> None:
+        url = f"{server.url}/sim/{sid}/messages"
+        message = json.dumps({"from": "a", "body": "x"}).encode()
+        async with http.post(url, data=message, headers={"Content-Encoding": "gzip"}) as r:
+            assert r.status == 400
+            assert "cannot be read" in (await r.json())["error"]
+        await post(http, url, raw=b"[" * 30_000 + b"]" * 30_000, status=400)
+        assert (await state(http, server.url, sid))["pushed"] == 0
+        async with http.post(url, data=gzip.compress(message),
+                             headers={"Content-Encoding": "gzip"}) as r:
+            assert r.status == 200
+        assert (await state(http, server.url, sid))["pushed"] == 1
+
+    run(scenario)
+
+
 def test_a_malformed_session_id_is_not_found(server: SimulatorServer) -> None:
     async def scenario(http: aiohttp.ClientSession) -> None:
         for bad in ("a" * 65, "a.b"):
             async with http.get(f"{server.url}/sim/{bad}") as r:
                 assert r.status == 404
+                assert "error" in await r.json()
+        async with http.delete(f"{server.url}/sim") as r:
+            assert r.status == 405
+            assert "error" in await r.json()
+            assert "GET" in r.headers["Allow"]
 
     run(scenario)
 
@@ -278,3 +303,17 @@ def test_a_page_of_another_origin_can_neither_push_nor_open_the_socket(server: S
             assert (await ws.receive_json(timeout=10))["type"] == "hello"
 
     run(scenario)
+
+
+def test_a_failing_handler_answers_500_json_and_the_simulator_keeps_serving(sid: str) -> None:
+    def broken_clock() -> float:
+        raise RuntimeError("clock exploded")
+
+    with SimulatorServer("127.0.0.1", 0, app_factory=lambda: create_app(broken_clock)) as broken:
+        async def scenario(http: aiohttp.ClientSession) -> None:
+            answer = await post(http, f"{broken.url}/sim/{sid}/messages",
+                                {"from": "a", "body": "x"}, status=500)
+            assert "exploded" not in answer["error"]
+            assert (await state(http, broken.url, sid))["pushed"] == 0
+
+        run(scenario)
