@@ -113,5 +113,41 @@ def test_the_cli_wires_status_and_restart_to_the_client(
     assert deps.control.calls[0] == ("restart", "acct-1")
 
 
+BAD_URLS = ["foo", "127.0.0.1:3001", "ftp://127.0.0.1:3001", "file:///etc/passwd", "http://",
+            "http://:3001", "http://127.0.0.1:port", "http://127.0.0.1:99999", "http://a b:1",
+            "http://[::1:3001", "http://.:3001"]
+
+
+@pytest.mark.parametrize("url", BAD_URLS)
+def test_a_url_that_is_not_http_is_bad_usage_with_a_clear_message(url: str) -> None:
+    for run in (lambda out, err: control.status(url, "", as_json=False, out=out, err=err),
+                lambda out, err: control.command("restart", "acct-1", url, "", out=out,
+                                                 err=err)):
+        out, err = io.StringIO(), io.StringIO()
+        assert run(out, err) == 2
+        assert out.getvalue() == ""
+        assert err.getvalue().startswith("invalid URL ")
+        assert url in err.getvalue()
+        assert "Traceback" not in err.getvalue()
+
+
+def test_the_cli_refuses_a_bad_url_without_a_traceback(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["status", "--url", "foo"]) == 2
+    assert cli.main(["restart", "acct-1", "--url", "foo"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        "invalid URL 'foo': expected http://HOST:PORT or https://HOST:PORT"] * 2
+    assert captured.out == ""
+
+
+def test_an_https_url_or_one_with_a_path_prefix_is_accepted() -> None:
+    assert control.check_url("https://warden.example.com/ops") == (
+        "https://warden.example.com/ops")
+    with serving(fake_deps(sessions())) as front:
+        assert control.status("HTTP://" + front.url.removeprefix("http://"), "",
+                              as_json=True, out=io.StringIO()) == 0
+
+
 def test_the_table_says_so_when_there_are_no_sessions() -> None:
     assert control.format_table([], NOW) == "no sessions"

@@ -1,7 +1,7 @@
 """The control client is the CLI's side of the HTTP API: `warden status|restart|stop|start`.
 
 Standard library only (urllib). Exit codes: 0 ok, 1 the runtime cannot be reached or failed,
-2 bad usage (unauthorized, unknown session).
+2 bad usage (a URL that is not http:// or https://, unauthorized, unknown session).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, TextIO
 
-__all__ = ["ApiFailure", "command", "format_table", "status"]
+__all__ = ["ApiFailure", "check_url", "command", "format_table", "status"]
 
 Action = Literal["restart", "stop", "start"]
 TIMEOUT = 10.0
@@ -30,6 +30,22 @@ class ApiFailure(Exception):
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
+
+
+def check_url(url: str) -> str:
+    """`url` if it is an http:// or https:// URL with a host (and a valid port, if any);
+    otherwise an ApiFailure with exit code 2 (bad usage)."""
+    problem = f"invalid URL {url!r}: expected http://HOST:PORT or https://HOST:PORT"
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise ApiFailure(problem, 2)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not 0-65535
+    except ValueError:
+        raise ApiFailure(problem, 2) from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ApiFailure(problem, 2)
+    return url
 
 
 def _request(method: str, url: str, token: str) -> tuple[int, Any]:
@@ -48,6 +64,8 @@ def _request(method: str, url: str, token: str) -> tuple[int, Any]:
         raise ApiFailure(_unreachable(url, exc.reason), 1) from None
     except (TimeoutError, ConnectionError) as exc:
         raise ApiFailure(_unreachable(url, exc), 1) from None
+    except ValueError as exc:  # what check_url cannot see, e.g. a host the idna codec refuses
+        raise ApiFailure(f"invalid URL {url!r}: {exc}", 2) from None
 
 
 def _unreachable(url: str, reason: object) -> str:
@@ -81,7 +99,7 @@ def _ask(method: str, url: str, path: str, token: str, expect: int,
 
     `refusals` turns other statuses (given the answer's error text) into bad-usage messages.
     """
-    code, body = _request(method, url.rstrip("/") + path, token)
+    code, body = _request(method, check_url(url).rstrip("/") + path, token)
     if code == expect:
         return body
     if code == 401:
