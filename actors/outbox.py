@@ -7,6 +7,12 @@ that COMMIT), which is how durable appends keep up with a flood. Each event gets
 `seq` from 1 without gaps (assigned inside the commit from the `sessions` table, so a purge of
 old rows never resets it) and its final body: the exact bytes every attempt POSTs.
 
+A message the app pushes again (its ack was lost when the browser died after the commit) is
+the event already committed: an append of a `message.received` whose (session, message_id)
+is in the outbox, pending, delivered or dead, returns that event and writes nothing, so the
+session acks it again and the receiver sees one webhook-id. Delivered rows are forgotten after
+`keep_delivered` (7 days by default): a message pushed again after that is a new event.
+
 Delivery bookkeeping (delivered, retried, dead) is written with synchronous=NORMAL: losing one
 of those marks to a power cut only means an event is delivered again, which the contract
 allows, whereas losing an append would lose an event. Both connections share one write lock,
@@ -17,6 +23,7 @@ connection and never wait for a writer (WAL); counts are kept by triggers so sta
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,14 +32,21 @@ from typing import Any
 
 from actors.outbox_schema import (
     RECORD_COLUMNS,
-    SCHEMA,
     EventRecord,
     EventState,
     connect,
+    ensure_schema,
     record_from_row,
     transaction,
 )
-from actors.webhook_event import EventType, StoredEvent, event_body, new_event_id, to_json
+from actors.webhook_event import (
+    EventType,
+    StoredEvent,
+    event_body,
+    message_key,
+    new_event_id,
+    to_json,
+)
 from runtime.clock import Clock, MonotonicClock
 
 __all__ = [
@@ -73,6 +87,7 @@ class _Append:
     type: str
     data: str  # the event's data, already JSON
     at: float
+    message_id: str | None  # the app's message id of a message.received, else None
     event: StoredEvent | None = None
     error: BaseException | None = None
     done: bool = False
@@ -86,7 +101,7 @@ class Outbox:
         self._clock = clock or MonotonicClock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._appender = connect(self.path, synchronous="FULL")
-        self._appender.executescript(SCHEMA)
+        ensure_schema(self._appender)
         self._keeper = connect(self.path, synchronous="NORMAL")
         self._reader = connect(self.path, synchronous="NORMAL")
         self._write_lock = threading.Lock()  # one writer at a time, across both connections
@@ -106,6 +121,8 @@ class Outbox:
 
         `at` is the event time (wall seconds, default now), written into the body as ISO 8601
         UTC. Unknown types and data that is not JSON are refused before anything is written.
+        A `message.received` already in the outbox (same session and `data["message_id"]`)
+        returns the event committed then, whatever its state; nothing is written.
         """
         if type not in EventType._value2member_map_:
             raise ValueError(f"unknown event type {type!r} "
@@ -113,7 +130,7 @@ class Outbox:
         if not session_id:
             raise ValueError("an event needs a session_id")
         request = _Append(session_id, type, to_json(dict(data)),
-                          self._clock.time() if at is None else at)
+                          self._clock.time() if at is None else at, message_key(type, data))
         batch: list[_Append] = []
         with self._cond:
             if self._closed:
@@ -124,22 +141,24 @@ class Outbox:
             if not request.done:  # nobody is committing: lead, taking everyone waiting
                 batch, self._queue, self._leader = self._queue, [], True
         if batch:  # this thread leads: commit the batch, then release the followers
+            added = False
             try:
-                self._commit(batch)
+                added = self._commit(batch)
             finally:
                 with self._cond:
                     for waiting in batch:
                         waiting.done = True
                     self._leader = False
                     self._cond.notify_all()
-            if any(r.event is not None for r in batch):
+            if added:
                 self._notify()
         if request.error is not None:
             raise request.error
         assert request.event is not None
         return request.event
 
-    def _commit(self, batch: list[_Append]) -> None:
+    def _commit(self, batch: list[_Append]) -> bool:
+        """Commit `batch` in one transaction; True if it added any event (not all were known)."""
         accepted_at = self._clock.time()
         try:
             with self._write_lock, transaction(self._appender) as conn:
@@ -149,24 +168,33 @@ class Outbox:
                                        (session_id,)).fetchone()
                     last[session_id] = row[0] if row else 0
                 rows, events = [], []
+                known: dict[tuple[str, str], StoredEvent] = {}  # messages met in this batch
                 for r in batch:
-                    last[r.session_id] = seq = last[r.session_id] + 1
-                    event_id = new_event_id(accepted_at)
-                    body = event_body(event_id, r.type, r.at, r.session_id, seq, r.data)
-                    rows.append((event_id, r.session_id, seq, r.type, body, accepted_at))
-                    events.append(StoredEvent(event_id, r.session_id, seq, r.type, body))
+                    key = None if r.message_id is None else (r.session_id, r.message_id)
+                    event = None if key is None else known.get(key) or _committed(conn, key)
+                    if event is None:
+                        last[r.session_id] = seq = last[r.session_id] + 1
+                        event_id = new_event_id(accepted_at)
+                        body = event_body(event_id, r.type, r.at, r.session_id, seq, r.data)
+                        rows.append((event_id, r.session_id, seq, r.type, body, accepted_at,
+                                     r.message_id))
+                        event = StoredEvent(event_id, r.session_id, seq, r.type, body)
+                    if key is not None:
+                        known[key] = event
+                    events.append(event)
                 conn.executemany(
-                    "INSERT INTO events (id, session_id, seq, type, body, accepted_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)", rows)
+                    "INSERT INTO events (id, session_id, seq, type, body, accepted_at, message_id)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
                 conn.executemany(
                     "INSERT INTO sessions (session_id, last_seq) VALUES (?, ?) ON CONFLICT"
                     " (session_id) DO UPDATE SET last_seq = excluded.last_seq", last.items())
         except BaseException as exc:
             for r in batch:
                 r.error = exc
-            return
+            return False
         for r, event in zip(batch, events, strict=True):
             r.event = event
+        return bool(rows)
 
     def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call `callback` after every commit that added events; returns an unsubscriber."""
@@ -320,3 +348,9 @@ class Outbox:
             for conn in (self._appender, self._keeper, self._reader):
                 conn.close()
 
+
+def _committed(conn: sqlite3.Connection, key: tuple[str, str]) -> StoredEvent | None:
+    """The event already holding message `key` (session_id, message_id), if any."""
+    row = conn.execute("SELECT id, session_id, seq, type, body, attempts FROM events"
+                       " WHERE session_id = ? AND message_id = ?", key).fetchone()
+    return None if row is None else StoredEvent(*row)

@@ -6,6 +6,11 @@ queries that must stay cheap however many rows are kept: the delivery head (pend
 session's last `seq`, so seq never restarts even after old rows are purged. `counts` is kept
 by triggers, so `Outbox.stats()` is a few lookups on every /metrics scrape. An `EventRecord`
 is one row of `events` as operators see it.
+
+`events.message_id` holds the app's message id of a `message.received` event (NULL for every
+other event) and a unique index makes (session_id, message_id) one row, so SQLite itself
+refuses a message committed twice. Version 1 files had no such column: `ensure_schema` adds
+it and the index; their rows keep NULL.
 """
 
 from __future__ import annotations
@@ -21,9 +26,11 @@ from typing import Any, Literal
 __all__ = [
     "RECORD_COLUMNS",
     "SCHEMA",
+    "SCHEMA_VERSION",
     "EventRecord",
     "EventState",
     "connect",
+    "ensure_schema",
     "record_from_row",
     "transaction",
 ]
@@ -53,6 +60,7 @@ CREATE TABLE IF NOT EXISTS events (
     last_attempt_at REAL,
     next_attempt_at REAL,
     settled_at REAL,
+    message_id TEXT,
     UNIQUE (session_id, seq)
 );
 CREATE INDEX IF NOT EXISTS events_pending ON events (pos) WHERE state = 'pending';
@@ -78,8 +86,12 @@ WHEN OLD.state <> NEW.state BEGIN
     UPDATE counts SET n = n - 1 WHERE state = OLD.state;
     UPDATE counts SET n = n + 1 WHERE state = NEW.state;
 END;
-PRAGMA user_version = 1;
 """
+
+SCHEMA_VERSION = 2  # 1: no events.message_id
+
+_MESSAGE_INDEX = ("CREATE UNIQUE INDEX IF NOT EXISTS events_message"
+                  " ON events (session_id, message_id) WHERE message_id IS NOT NULL")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +130,23 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Create the tables in a new file, or bring an older file up to `SCHEMA_VERSION`.
+
+    Idempotent, and safe while another process opens the same file: the upgrade is one
+    IMMEDIATE transaction that looks before it alters. A file already up to date is not written.
+    """
+    conn.executescript(SCHEMA)
+    if conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+        return
+    with transaction(conn):
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+        if "message_id" not in columns:
+            conn.execute("ALTER TABLE events ADD COLUMN message_id TEXT")
+        conn.execute(_MESSAGE_INDEX)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 RECORD_COLUMNS = ("id, session_id, seq, type, state, attempts, last_status, last_error,"

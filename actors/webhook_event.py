@@ -3,11 +3,15 @@
 SPEC §5: `{"id": "evt_<ulid>", "type": T, "timestamp": "<event time, ISO 8601 UTC>",
 "session_id": S, "seq": N, "data": {...}}`, keys in that order, compact, ASCII (any other
 character as a `\\uXXXX` escape).
+
+A `message.received` event is one message of the app: its `data["message_id"]` (the app's own
+id) makes it unique in its session, so a message pushed again is the same event (`message_key`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -15,7 +19,7 @@ from typing import Any
 
 from actors.ulid import new_ulid
 
-__all__ = ["EventType", "StoredEvent", "event_body", "new_event_id", "to_json"]
+__all__ = ["EventType", "StoredEvent", "event_body", "message_key", "new_event_id", "to_json"]
 
 
 class EventType(StrEnum):
@@ -40,6 +44,15 @@ class StoredEvent:
     type: str
     body: bytes
     attempts: int = 0  # failed attempts so far that counted against the retry budget
+
+
+def message_key(type: str, data: Mapping[str, Any]) -> str | None:
+    """The app's id of the message a `message.received` event carries (a string
+    `data["message_id"]`); None for any other event, which is never the same as another."""
+    if type != EventType.MESSAGE_RECEIVED:
+        return None
+    message_id = data.get("message_id")
+    return message_id if isinstance(message_id, str) else None
 
 
 def new_event_id(at: float) -> str:

@@ -224,6 +224,185 @@ def test_a_closed_outbox_refuses_everything_with_one_clear_error(tmp_path: Path)
             call()
 
 
+# --- a message the app pushes again -------------------------------------------------------------
+
+
+def message(message_id: str, body: str = "hi") -> dict[str, str]:
+    return {"message_id": message_id, "from": "ann", "body": body}
+
+
+def test_a_message_pushed_again_returns_the_event_already_committed(outbox: Outbox,
+                                                                     clock: FakeClock) -> None:
+    first = outbox.append("acct-1", "message.received", message("m1"))
+    clock.advance(5)
+    again = outbox.append("acct-1", "message.received", message("m1", body="hi, again"))
+
+    assert again == first
+    assert outbox.pending() == [first]
+    assert outbox.stats().pending == 1
+    assert outbox.append("acct-1", "message.received", message("m2")).seq == 2  # no seq spent
+
+
+@pytest.mark.parametrize("settle", ["delivered", "dead"])
+def test_a_message_pushed_again_after_it_settled_is_not_sent_again(outbox: Outbox,
+                                                                    settle: str) -> None:
+    first = outbox.append("acct-1", "message.received", message("m1"))
+    if settle == "delivered":
+        outbox.mark_delivered(first.id, 204)
+    else:
+        outbox.dead_letter(first.id, 422, "HTTP 422")
+    woken: list[None] = []
+    outbox.subscribe(lambda: woken.append(None))
+
+    again = outbox.append("acct-1", "message.received", message("m1"))
+
+    assert (again.id, again.seq, again.body) == (first.id, first.seq, first.body)
+    assert outbox.pending() == []
+    assert woken == []  # nothing new to deliver
+    record = outbox.record(first.id)
+    assert record is not None and record.state == settle
+
+
+def test_a_message_pushed_again_after_a_restart_is_the_same_event(tmp_path: Path,
+                                                                   clock: FakeClock) -> None:
+    before = Outbox(tmp_path / FILE_NAME, clock)
+    first = before.append("acct-1", "message.received", message("m1"))
+    before.close()  # the browser died before the page acked: the app will push m1 again
+
+    after = Outbox(tmp_path / FILE_NAME, clock)
+    try:
+        assert after.append("acct-1", "message.received", message("m1")) == first
+        assert after.pending() == [first]
+    finally:
+        after.close()
+
+
+def test_only_the_same_message_in_the_same_session_is_one_event(outbox: Outbox) -> None:
+    events = [
+        outbox.append("acct-1", "message.received", message("m1")),
+        outbox.append("acct-2", "message.received", message("m1")),  # another account
+        outbox.append("acct-1", "message.received", {"from": "ann", "body": "no id"}),
+        outbox.append("acct-1", "message.received", {"from": "ann", "body": "no id"}),
+        outbox.append("acct-1", "session.started", {"message_id": "m1"}),  # not a message
+        outbox.append("acct-1", "session.started", {"message_id": "m1"}),
+    ]
+    assert len({e.id for e in events}) == 6
+    assert [e.seq for e in events if e.session_id == "acct-1"] == [1, 2, 3, 4, 5]
+
+
+def test_a_message_pushed_again_after_the_purge_is_new_again(outbox: Outbox,
+                                                              clock: FakeClock) -> None:
+    first = outbox.append("acct-1", "message.received", message("m1"))
+    outbox.mark_delivered(first.id, 204)
+    clock.advance(100)
+    assert outbox.purge_delivered(keep=60) == 1
+
+    again = outbox.append("acct-1", "message.received", message("m1"))
+    assert again.id != first.id and again.seq == 2
+
+
+def test_concurrent_pushes_of_the_same_messages_commit_each_once(outbox: Outbox) -> None:
+    returned: dict[str, set[StoredEvent]] = defaultdict(set)
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def pusher() -> None:
+        start.wait()
+        for i in range(60):  # every thread pushes the same 60 messages
+            event = outbox.append(f"s{i % 2}", "message.received", message(f"m{i}"))
+            with lock:
+                returned[f"m{i}"].add(event)
+
+    threads = [threading.Thread(target=pusher) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert all(len(events) == 1 for events in returned.values())
+    stored = outbox.pending(1000)
+    assert sorted(stored, key=lambda e: e.id) == sorted(
+        (e for events in returned.values() for e in events), key=lambda e: e.id)
+    for session in ("s0", "s1"):
+        assert [e.seq for e in stored if e.session_id == session] == list(range(1, 31))
+
+
+def test_sqlite_itself_refuses_a_second_row_for_a_message(outbox: Outbox) -> None:
+    outbox.append("acct-1", "message.received", message("m1"))
+    conn = sqlite3.connect(outbox.path)
+    try:
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute("INSERT INTO events (id, session_id, seq, type, body, accepted_at,"
+                         " message_id) VALUES ('evt_x', 'acct-1', 99, 'message.received',"
+                         " x'7b7d', 0, 'm1')")
+    finally:
+        conn.close()
+
+
+# The outbox file as version 1 wrote it: no message_id column.
+OUTBOX_V1 = """
+CREATE TABLE events (
+    pos INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, session_id TEXT NOT NULL,
+    seq INTEGER NOT NULL, type TEXT NOT NULL, body BLOB NOT NULL, accepted_at REAL NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
+    attempts INTEGER NOT NULL DEFAULT 0, last_status INTEGER, last_error TEXT,
+    last_attempt_at REAL, next_attempt_at REAL, settled_at REAL, UNIQUE (session_id, seq)
+);
+CREATE INDEX events_pending ON events (pos) WHERE state = 'pending';
+CREATE INDEX events_dead ON events (pos) WHERE state = 'dead';
+CREATE INDEX events_delivered ON events (settled_at) WHERE state = 'delivered';
+CREATE TABLE sessions (session_id TEXT PRIMARY KEY, last_seq INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO counts (state, n) VALUES ('pending', 1), ('delivered', 0), ('dead', 0);
+CREATE TRIGGER events_count_insert AFTER INSERT ON events BEGIN
+    UPDATE counts SET n = n + 1 WHERE state = NEW.state;
+END;
+CREATE TRIGGER events_count_delete AFTER DELETE ON events BEGIN
+    UPDATE counts SET n = n - 1 WHERE state = OLD.state;
+END;
+CREATE TRIGGER events_count_update AFTER UPDATE OF state ON events
+WHEN OLD.state <> NEW.state BEGIN
+    UPDATE counts SET n = n - 1 WHERE state = OLD.state;
+    UPDATE counts SET n = n + 1 WHERE state = NEW.state;
+END;
+INSERT INTO events (id, session_id, seq, type, body, accepted_at)
+    VALUES ('evt_old', 'acct-1', 1, 'message.received', x'7b7d', 1800000000.0);
+UPDATE counts SET n = 1 WHERE state = 'pending';
+INSERT INTO sessions (session_id, last_seq) VALUES ('acct-1', 1);
+PRAGMA user_version = 1;
+"""
+
+
+def test_a_version_1_file_gains_the_message_column_and_keeps_its_events(
+        tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / FILE_NAME
+    old = sqlite3.connect(path)
+    old.executescript(OUTBOX_V1)
+    old.close()
+
+    box = Outbox(path, clock)
+    try:
+        assert [e.id for e in box.pending()] == ["evt_old"]
+        assert box.stats().pending == 1
+        first = box.append("acct-1", "message.received", message("m1"))
+    finally:
+        box.close()
+    box = Outbox(path, clock)  # opening an upgraded file again changes nothing
+    try:
+        assert box.append("acct-1", "message.received", message("m1")) == first
+        assert [e.id for e in box.pending()] == ["evt_old", first.id]
+    finally:
+        box.close()
+
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute("SELECT id, seq, message_id FROM events ORDER BY pos").fetchall()
+        assert rows == [("evt_old", 1, None), (first.id, 2, "m1")]
+        assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+    finally:
+        conn.close()
+
+
 # --- `warden outbox` -----------------------------------------------------------------------------
 
 
