@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from actors.demo_sink import ReceivedEvent, SinkRejected
+from actors.demo_sink import SinkRejected
 from actors.front import FrontDeps, foreign_request
 from actors.views import (
     RenderCache,
@@ -29,6 +29,7 @@ from actors.views import (
     iso,
     session_json,
     sessions_json,
+    sink_json,
     webhook_json,
 )
 from runtime import ChildStatus
@@ -287,24 +288,6 @@ async def _webhook(request: web.Request) -> web.Response:
     return _json(await _webhook_state(request))
 
 
-def _sink_json(request: web.Request, limit: int) -> dict[str, Any] | None:
-    sink = request.app[DEPS].sink
-    if sink is None:
-        return None
-    return {
-        "accepted": sink.accepted,
-        "rejected": sink.rejected,
-        "duplicates": sink.duplicates,
-        "events": [_received_json(e) for e in sink.events()[:limit]],
-    }
-
-
-def _received_json(event: ReceivedEvent) -> dict[str, Any]:
-    return {"webhook_id": event.webhook_id, "type": event.type, "session_id": event.session_id,
-            "seq": event.seq, "timestamp": event.timestamp, "received_at": iso(event.received_at),
-            "duplicate": event.duplicate, "data": dict(event.data)}
-
-
 async def _overview(request: web.Request) -> web.Response:
     """Everything the dashboard shows, in one answer."""
     deps = request.app[DEPS]
@@ -315,7 +298,7 @@ async def _overview(request: web.Request) -> web.Response:
         "sessions": sessions_json(_statuses(request), now)["sessions"],
         "events": [event_json(e) for e in deps.events.latest(_limit(request, 50))],
         "webhook": await _webhook_state(request),
-        "sink": _sink_json(request, 20),
+        "sink": sink_json(deps.sink, 20),
     })
 
 
@@ -332,7 +315,7 @@ async def _sink_receive(request: web.Request) -> web.Response:
 
 
 async def _sink_events(request: web.Request) -> web.Response:
-    payload = _sink_json(request, _limit(request, 100))
+    payload = sink_json(request.app[DEPS].sink, _limit(request, 100))
     if payload is None:
         raise ApiError(404, "the demo webhook sink is not enabled")
     return _json(payload)

@@ -10,9 +10,12 @@ import functools
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from runtime import ChildState, ChildStatus, LifecycleEvent
+
+if TYPE_CHECKING:
+    from actors.demo_sink import DemoSink, ReceivedEvent
 
 __all__ = [
     "STUCK_STATES",
@@ -23,8 +26,10 @@ __all__ = [
     "event_json",
     "health_json",
     "iso",
+    "received_json",
     "session_json",
     "sessions_json",
+    "sink_json",
     "webhook_json",
 ]
 
@@ -157,6 +162,24 @@ def webhook_json(status: ChildStatus | None, stats: OutboxStats | None) -> dict[
         "dead_letters": None if stats is None else stats.dead_letters,
         "delivered": None if stats is None else stats.delivered,
     }
+
+
+def sink_json(sink: DemoSink | None, limit: int) -> dict[str, Any] | None:
+    """The demo sink's counts and its last `limit` verified deliveries, newest first."""
+    if sink is None:
+        return None
+    return {
+        "accepted": sink.accepted,
+        "rejected": sink.rejected,
+        "duplicates": sink.duplicates,
+        "events": [received_json(e) for e in sink.events()[:limit]],
+    }
+
+
+def received_json(event: ReceivedEvent) -> dict[str, Any]:
+    return {"webhook_id": event.webhook_id, "type": event.type, "session_id": event.session_id,
+            "seq": event.seq, "timestamp": event.timestamp, "received_at": iso(event.received_at),
+            "duplicate": event.duplicate, "data": dict(event.data)}
 
 
 def dumps(payload: Any) -> bytes:

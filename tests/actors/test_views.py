@@ -6,15 +6,20 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
+import pytest
+
+from actors.demo_sink import DemoSink, SinkRejected
 from actors.views import (
     RenderCache,
     event_json,
     health_json,
     iso,
     session_json,
+    sink_json,
     webhook_json,
 )
-from runtime import ChildState, ChildStatus, EventName, LifecycleEvent, Reason
+from runtime import ChildState, ChildStatus, EventName, FakeClock, LifecycleEvent, Reason
+from tests.actors.test_demo_sink import SECRET, event, signed
 
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 
@@ -158,3 +163,21 @@ def test_the_cache_renders_again_for_a_new_snapshot_or_a_later_moment() -> None:
     assert len(renders) == 2
     cache.get("v", snapshot, NOW + 0.5, render)
     assert len(renders) == 3
+
+
+def test_the_sink_view_counts_and_keeps_the_last_deliveries_newest_first() -> None:
+    sink = DemoSink(SECRET, clock=FakeClock(start=0.0, wall_epoch=NOW))
+    for seq in (1, 2, 3):
+        sink.receive(event(seq), signed(event(seq), msg_id=f"evt_{seq}"))
+    sink.receive(event(3), signed(event(3), msg_id="evt_3"))
+    with pytest.raises(SinkRejected):
+        sink.receive(event(4), signed(event(5)))
+    view = sink_json(sink, 2)
+    assert view is not None
+    assert (view["accepted"], view["rejected"], view["duplicates"]) == (4, 1, 1)
+    assert [(e["seq"], e["duplicate"]) for e in view["events"]] == [(3, True), (3, False)]
+    assert view["events"][0] == {
+        "webhook_id": "evt_3", "type": "message.received", "session_id": "acct-1", "seq": 3,
+        "timestamp": "2027-01-15T08:00:00Z", "received_at": "2027-01-15T08:00:00.000Z",
+        "duplicate": True, "data": {"body": "hi"}}
+    assert sink_json(None, 10) is None
