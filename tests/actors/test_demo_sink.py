@@ -77,8 +77,10 @@ def test_anything_but_a_valid_signature_is_refused_with_401_and_counted(tamper: 
     assert sink.events() == []
 
 
-@pytest.mark.parametrize("body", [b"[1, 2]", b"not json", b"[" * 50_000 + b"]" * 50_000],
-                         ids=["array", "not-json", "nested-too-deep"])
+@pytest.mark.parametrize("body", [b"[1, 2]", b"not json", b"[" * 50_000 + b"]" * 50_000,
+                                  b'{"type": "message.received", "data": {"n": NaN}}',
+                                  b'{"seq": -Infinity}'],
+                         ids=["array", "not-json", "nested-too-deep", "nan", "infinity"])
 def test_a_signed_body_that_is_not_a_json_object_is_a_bad_request(body: bytes) -> None:
     sink = DemoSink(SECRET)
     with pytest.raises(SinkRejected) as info:
