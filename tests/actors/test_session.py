@@ -41,7 +41,7 @@ CHROMIUM = resolve_executable("auto")
 # Fast enough for tests, same shape as the default policy.
 FAST = Policy(
     heartbeat_interval=0.5,
-    heartbeat_timeout=4.0,
+    heartbeat_timeout=10.0,  # the default: a loaded 2-core machine can stall a probe for seconds
     canary=CanaryPolicy(interval=1.0, timeout=1.0, failures=2),
     activity_timeout=None,
     memory_limit=None,
