@@ -45,7 +45,13 @@ def chromium(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
         [CHROMIUM, "--headless", f"--user-data-dir={profile}", *DEFAULT_ARGS,
          "--remote-debugging-port=0", "about:blank"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    assert wait_until(lambda: len(psutil.Process(proc.pid).children(recursive=True)) >= 2)
+    # /usr/bin/chromium is a shell wrapper that runs pipelines before it execs the browser:
+    # wait for Chromium's own helper processes, not just any child.
+    def started() -> bool:
+        kids = psutil.Process(proc.pid).children(recursive=True)
+        return sum(any(a.startswith("--type=") for a in k.cmdline()) for k in kids) >= 2
+
+    assert wait_until(started)
     yield proc, profile
     if proc.poll() is None:
         os.killpg(proc.pid, 9)
