@@ -47,9 +47,17 @@ def chromium(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     # /usr/bin/chromium is a shell wrapper that runs pipelines before it execs the browser:
     # wait for Chromium's own helper processes, not just any child.
+    def helpers() -> int:
+        count = 0
+        for kid in psutil.Process(proc.pid).children(recursive=True):
+            try:
+                count += any(a.startswith("--type=") for a in kid.cmdline())
+            except psutil.Error:  # a pipeline of the wrapper that just ended
+                continue
+        return count
+
     def started() -> bool:
-        kids = psutil.Process(proc.pid).children(recursive=True)
-        return sum(any(a.startswith("--type=") for a in k.cmdline()) for k in kids) >= 2
+        return helpers() >= 2
 
     assert wait_until(started)
     yield proc, profile
