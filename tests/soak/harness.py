@@ -28,7 +28,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.soak.injector import Injector, Pacing
 from tests.soak.processes import Http, SimulatorProcess, WardenProcess, free_port, ours, wait_for
 from tests.soak.receiver import WebhookReceiver
-from tests.soak.report import Report, analyse, metrics_mismatch
+from tests.soak.report import Report, analyse
+from tests.soak.verdicts import metrics_mismatch
 from tests.soak.workload import MemorySampler, Pusher
 
 __all__ = ["SoakSettings", "run_soak", "soak_settings"]

@@ -11,96 +11,15 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 
-from tests.soak.injector import EXPECTED_REASON, Fault, Injection
+from tests.soak.injector import Fault, Injection
 from tests.soak.receiver import Received
+from tests.soak.verdicts import Outcome, Restart, restart_matches, restarts_of
 from tests.soak.workload import Pushed, Sample
 
-__all__ = ["MATCH_WINDOW", "Outcome", "Report", "analyse", "event_time", "restart_matches"]
+__all__ = ["Report", "analyse"]
 
-MATCH_WINDOW = 90.0  # seconds from a fault to the restart it causes, at most
-ALREADY = 1.0  # a restart decided this soon after a fault was under way before it
 WARM_UP = 30.0  # runtime memory samples this soon after a start are left out of the trend
-
-
-def event_time(event: Received) -> float:
-    return datetime.fromisoformat(event.timestamp.replace("Z", "+00:00")).timestamp()
-
-
-@dataclass(frozen=True, slots=True)
-class Restart:
-    session: str
-    reason: str
-    at: float
-    event_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What became of one injected fault."""
-
-    injection: Injection
-    verdict: str  # detected | already_restarting | runtime_killed | wrong_reason | missed | done
-    latency: float | None = None  # seconds from the fault to the restart decision
-    note: str = ""
-
-
-def restarts_of(events: Sequence[Received]) -> list[Restart]:
-    unique = {e.id: e for e in events if e.type == "session.restarting"}
-    return sorted((Restart(e.session_id, str(e.data.get("reason")), event_time(e), e.id)
-                   for e in unique.values()), key=lambda r: r.at)
-
-
-def restart_matches(injections: Sequence[Injection], restarts: Sequence[Restart],
-                    events: Sequence[Received]) -> tuple[list[Outcome], list[Restart]]:
-    """Each fault's outcome, and the restarts no fault explains."""
-    kills = [i.at for i in injections if i.fault is Fault.RUNTIME_KILL]
-    used: set[str] = set()
-    outcomes: dict[int, Outcome] = {}
-    for n, inj in enumerate(injections):  # first the restarts with the expected reason
-        reason = EXPECTED_REASON.get(inj.fault)
-        if reason is None:
-            continue
-        for r in restarts:
-            if (r.event_id not in used and r.session == inj.session and r.reason == reason
-                    and inj.at - 0.5 <= r.at <= inj.at + MATCH_WINDOW):
-                used.add(r.event_id)
-                outcomes[n] = Outcome(inj, "detected", r.at - inj.at)
-                break
-    for n, inj in enumerate(injections):
-        if n in outcomes:
-            continue
-        if inj.fault is Fault.LOGOUT:
-            outcomes[n] = _logout_outcome(inj, events)
-            continue
-        if inj.fault not in EXPECTED_REASON:
-            outcomes[n] = Outcome(inj, "done", note=inj.detail)
-            continue
-        other = next((r for r in restarts if r.event_id not in used and r.session == inj.session
-                      and inj.at - 2.0 <= r.at <= inj.at + MATCH_WINDOW), None)
-        killed = next((k for k in kills if inj.at <= k <= inj.at + MATCH_WINDOW), None)
-        if other is not None and other.at <= inj.at + ALREADY:
-            used.add(other.event_id)
-            outcomes[n] = Outcome(inj, "already_restarting", note=f"by {other.reason}")
-        elif killed is not None and (other is None or killed < other.at):
-            outcomes[n] = Outcome(inj, "runtime_killed", note=f"{killed - inj.at:.1f}s later")
-        elif other is not None:
-            used.add(other.event_id)
-            outcomes[n] = Outcome(inj, "wrong_reason", other.at - inj.at, f"as {other.reason}")
-        else:
-            outcomes[n] = Outcome(inj, "missed", note=inj.detail)
-    return ([outcomes[n] for n in range(len(injections))],
-            [r for r in restarts if r.event_id not in used])
-
-
-def _logout_outcome(inj: Injection, events: Sequence[Received]) -> Outcome:
-    end = (inj.until or inj.at) + MATCH_WINDOW
-    seen = [event_time(e) for e in events if e.type == "session.auth_required"
-            and e.session_id == inj.session and inj.at - 0.5 <= event_time(e) <= end]
-    if seen:
-        return Outcome(inj, "detected", min(seen) - inj.at, "auth_required")
-    return Outcome(inj, "missed", note="no session.auth_required")
 
 
 def _quantiles(values: Sequence[float]) -> dict[str, float]:
@@ -149,6 +68,7 @@ class Report:
     exit_code: int | None = None
     leftovers: list[str] = field(default_factory=list)
     memory: dict[str, tuple[float, float]] = field(default_factory=dict)
+    memory_note: str = ""
     other_problems: list[str] = field(default_factory=list)
 
     def problems(self, memory_bound: float | None) -> list[str]:
@@ -222,6 +142,8 @@ class Report:
             change = (last / first - 1) * 100 if first else 0.0
             lines.append(f"memory {what:<13}: first third {first / 2**20:7.1f} MiB, "
                          f"last third {last / 2**20:7.1f} MiB ({change:+.1f}%)")
+        if self.memory_note:
+            lines.append(f"memory: {self.memory_note}")
         lines.append(f"exit after SIGTERM: {self.exit_code}; leftover processes: "
                      f"{len(self.leftovers)}")
         return "\n".join(lines)
@@ -241,6 +163,8 @@ def analyse(report: Report, pushed: Sequence[Pushed], events: Sequence[Received]
                                    if e.type == "session.health_failed"})
     recovered: dict[str, list[float]] = defaultdict(list)
     for e in {e.id: e for e in events if e.type == "session.recovered"}.values():
+        if e.data.get("reason") is None:  # cleared without a restart (e.g. logged in again)
+            continue
         recovered[str(e.data.get("reason"))].append(float(e.data.get("recovery_seconds", 0.0)))
     report.recovery = {k: _quantiles(v) for k, v in recovered.items()}
     _memory(report, samples, incarnations)
@@ -291,28 +215,25 @@ def _sequences(report: Report, events: Sequence[Received]) -> None:
 
 
 def _memory(report: Report, samples: Sequence[Sample], incarnations: Sequence[float]) -> None:
+    """First third against last third (medians). The runtime's own figures restart with each
+    start, so they are read over its longest-lived start, past its warm-up."""
     def warm(s: Sample) -> bool:
         started = incarnations[s.incarnation - 1] if s.incarnation else 0.0
-        return s.at - started >= WARM_UP
+        return s.runtime_rss is not None and s.at - started >= WARM_UP
 
+    runs: dict[int, list[Sample]] = defaultdict(list)
+    for s in filter(warm, samples):
+        runs[s.incarnation].append(s)
+    longest = max(runs.values(), key=len, default=[])
+    if longest:
+        report.memory_note = (f"runtime over its longest start: {len(longest)} samples, "
+                              f"{longest[-1].at - longest[0].at:.0f}s")
     series: Mapping[str, list[float]] = {
-        "runtime RSS": [float(s.runtime_rss) for s in samples
-                        if s.runtime_rss is not None and warm(s)],
-        "drivers PSS": [float(s.drivers_pss) for s in samples if s.drivers_pss and warm(s)],
+        "runtime RSS": [float(s.runtime_rss or 0) for s in longest],
+        "drivers PSS": [float(s.drivers_pss) for s in longest],
         "browsers PSS": [float(s.browsers_pss) for s in samples if s.browser_processes],
     }
     for what, values in series.items():
         thirds = _thirds(values)
         if thirds is not None:
             report.memory[what] = thirds
-
-
-def metrics_mismatch(metrics: Mapping[tuple[str, str], float], events: Sequence[Received],
-                     since: float) -> list[str]:
-    """Where warden_session_restarts_total of the last runtime start disagrees with the
-    session.restarting webhooks decided since then."""
-    counted = Counter((r.session, r.reason) for r in restarts_of(events) if r.at >= since)
-    keys = set(counted) | {k for k, v in metrics.items() if v}
-    return [f"metrics say {metrics.get(k, 0):g} restarts of {k[0]} for {k[1]}, "
-            f"webhooks {counted.get(k, 0)}" for k in sorted(keys)
-            if metrics.get(k, 0) != counted.get(k, 0)]

@@ -9,7 +9,8 @@ from typing import Any
 
 from tests.soak.injector import Fault, Injection
 from tests.soak.receiver import Received
-from tests.soak.report import Report, analyse, metrics_mismatch
+from tests.soak.report import Report, analyse
+from tests.soak.verdicts import metrics_mismatch
 from tests.soak.workload import Pushed, Sample
 
 T0 = 1_800_000_000.0

@@ -112,7 +112,8 @@ class MemorySampler:
             with contextlib.suppress(psutil.Error):
                 runtime = psutil.Process(pid)
                 rss = runtime.memory_info().rss
-                drivers = pss_bytes(p for p in runtime.children() if p.name() == "node")
+                drivers = pss_bytes(p for p in runtime.children()
+                                    if p.name().startswith("node"))  # "node-MainThread"
         procs = browsers(self.profiles)
         return Sample(time.time(), len(self.warden.incarnations), rss, drivers, pss_bytes(procs),
                       len(procs))
