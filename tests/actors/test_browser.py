@@ -59,11 +59,13 @@ def chromium(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
     def started() -> bool:
         return helpers() >= 2
 
-    assert wait_until(started)
-    yield proc, profile
-    if proc.poll() is None:
-        os.killpg(proc.pid, 9)
-    proc.wait(10)
+    try:
+        assert wait_until(started)
+        yield proc, profile
+    finally:  # also when the start failed: never leave a browser behind
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+        proc.wait(10)
 
 
 def test_resolve_executable_refuses_a_path_that_is_not_executable(tmp_path: Path) -> None:
