@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from tests.soak.injector import Fault, Injection
 from tests.soak.receiver import Received
-from tests.soak.verdicts import Outcome, Restart, restart_matches, restarts_of
+from tests.soak.verdicts import Outcome, Restart, Verdict, restart_matches, restarts_of
 from tests.soak.workload import Pushed, Sample
 
 __all__ = ["Report", "analyse"]
@@ -83,10 +83,16 @@ class Report:
         found += self.seq_conflicts
         if self.out_of_order:
             found.append(f"{self.out_of_order} events first arrived after a later seq")
+        # A restart for another reason than the fault's is a misdiagnosis, unless the run also
+        # shows restarts of that reason that no fault explains (a loaded host, a tight
+        # heartbeat): then the fault was merely beaten to it, and those restarts are listed.
+        spurious = {r.reason for r in self.unexplained}
         for o in self.outcomes:
-            if o.verdict in ("missed", "wrong_reason"):
+            if o.verdict is Verdict.MISSED or (o.verdict is Verdict.WRONG_REASON
+                                              and o.reason not in spurious):
                 found.append(f"{o.injection.fault} on {o.injection.session} at "
-                             f"{o.injection.at:.1f}: {o.verdict} {o.note}")
+                             f"{o.injection.at:.1f}: {o.verdict} {o.reason or ''} {o.note}"
+                             .rstrip())
         found += self.metrics_mismatch
         found += [f"session failed: {s}" for s in self.health_failed]
         if self.counts.get("bad_signatures"):
@@ -114,11 +120,14 @@ class Report:
         for fault in Fault:
             rows = by_fault.get(fault, [])
             n = Counter(o.verdict for o in rows)
-            lat = [o.latency for o in rows if o.verdict == "detected" and o.latency is not None]
+            lat = [o.latency for o in rows
+                   if o.verdict is Verdict.DETECTED and o.latency is not None]
             shown = f"{statistics.median(lat):.1f} / {max(lat):.1f}" if lat else "-"
-            lines.append(f"{fault!s:<15}{len(rows):>4}{n['detected'] + n['done']:>10}"
-                         f"{n['already_restarting']:>9}{n['runtime_killed']:>9}"
-                         f"{n['wrong_reason']:>7}{n['missed']:>8}{shown:>22}")
+            wrong = "".join(f" {o.reason}" for o in rows if o.verdict is Verdict.WRONG_REASON)
+            lines.append(f"{fault!s:<15}{len(rows):>4}{n[Verdict.DETECTED] + n[Verdict.DONE]:>10}"
+                         f"{n[Verdict.ALREADY_RESTARTING]:>9}{n[Verdict.RUNTIME_KILLED]:>9}"
+                         f"{n[Verdict.WRONG_REASON]:>7}{n[Verdict.MISSED]:>8}{shown:>22}"
+                         + (f"  (wrong:{wrong})" if wrong else ""))
         lines.append("restarts by reason (webhooks): " + ", ".join(
             f"{k}={v}" for k, v in sorted(self.restarts_by_reason.items())))
         lines.append("metrics vs webhooks (last start): " + (

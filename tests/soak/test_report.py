@@ -59,8 +59,17 @@ def test_a_fault_without_a_restart_is_missed() -> None:
 
 def test_a_restart_for_another_reason_after_the_fault_is_a_wrong_reason() -> None:
     report = report_of([restarting("a", 1, T0 + 8, "canary")], [Injection(T0, Fault.LEAK, "a")])
-    assert [(o.verdict, o.note) for o in report.outcomes] == [("wrong_reason", "as canary")]
+    assert [(o.verdict, o.reason) for o in report.outcomes] == [("wrong_reason", "canary")]
     assert len(report.problems(None)) == 1
+
+
+def test_a_wrong_reason_the_run_also_shows_without_any_fault_is_only_reported() -> None:
+    report = report_of([restarting("a", 1, T0 + 8, "heartbeat"),
+                        restarting("b", 1, T0 + 30, "heartbeat")],
+                       [Injection(T0, Fault.LEAK, "a")])
+    assert [o.verdict for o in report.outcomes] == ["wrong_reason"]
+    assert [(r.session, r.reason) for r in report.unexplained] == [("b", "heartbeat")]
+    assert report.problems(None) == []
 
 
 def test_a_fault_on_a_session_already_restarting_or_a_killed_runtime_is_swallowed() -> None:

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.browser
 @pytest.mark.timeout(900)
 def test_soak_bounded(tmp_path: Path) -> None:
     report = run_soak(tmp_path, soak_settings(120.0))
-    assert report.problems(memory_bound=None) == []
+    problems = report.problems(memory_bound=None)
+    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.soak
@@ -31,4 +32,5 @@ def test_soak_long(tmp_path: Path) -> None:
     # Fewer kills of the runtime, so that one start lives long enough to show a memory trend.
     settings = replace(settings, pacing=Pacing(runtime_kill_gap=max(40.0, settings.seconds / 4)))
     report = run_soak(tmp_path, settings)
-    assert report.problems(memory_bound=0.5) == []
+    problems = report.problems(memory_bound=0.5)
+    assert not problems, "\n".join(problems)

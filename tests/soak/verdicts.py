@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from tests.soak.injector import EXPECTED_REASON, Fault, Injection
 from tests.soak.receiver import Received
@@ -19,6 +20,7 @@ __all__ = [
     "MATCH_WINDOW",
     "Outcome",
     "Restart",
+    "Verdict",
     "event_time",
     "metrics_mismatch",
     "restart_matches",
@@ -41,13 +43,23 @@ class Restart:
     event_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Verdict(StrEnum):
     """What became of one injected fault."""
 
+    DETECTED = "detected"  # the restart (or auth_required) it should cause
+    DONE = "done"  # a fault of the whole system (receiver, runtime): nothing to match
+    ALREADY_RESTARTING = "already_restarting"  # a restart decided before it could act
+    RUNTIME_KILLED = "runtime_killed"  # the runtime was killed before it was caught
+    WRONG_REASON = "wrong_reason"  # the session restarted, but for another reason
+    MISSED = "missed"  # no restart at all
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
     injection: Injection
-    verdict: str  # detected | already_restarting | runtime_killed | wrong_reason | missed | done
+    verdict: Verdict
     latency: float | None = None  # seconds from the fault to the restart decision
+    reason: str | None = None  # of the restart that met the fault
     note: str = ""
 
 
@@ -71,7 +83,7 @@ def restart_matches(injections: Sequence[Injection], restarts: Sequence[Restart]
             if (r.event_id not in used and r.session == inj.session and r.reason == reason
                     and inj.at - 0.5 <= r.at <= inj.at + MATCH_WINDOW):
                 used.add(r.event_id)
-                outcomes[n] = Outcome(inj, "detected", r.at - inj.at)
+                outcomes[n] = Outcome(inj, Verdict.DETECTED, r.at - inj.at, r.reason)
                 break
     for n, inj in enumerate(injections):
         if n in outcomes:
@@ -80,21 +92,22 @@ def restart_matches(injections: Sequence[Injection], restarts: Sequence[Restart]
             outcomes[n] = _logout_outcome(inj, events)
             continue
         if inj.fault not in EXPECTED_REASON:
-            outcomes[n] = Outcome(inj, "done", note=inj.detail)
+            outcomes[n] = Outcome(inj, Verdict.DONE, note=inj.detail)
             continue
         other = next((r for r in restarts if r.event_id not in used and r.session == inj.session
                       and inj.at - 2.0 <= r.at <= inj.at + MATCH_WINDOW), None)
         killed = next((k for k in kills if inj.at <= k <= inj.at + MATCH_WINDOW), None)
         if other is not None and other.at <= inj.at + ALREADY:
             used.add(other.event_id)
-            outcomes[n] = Outcome(inj, "already_restarting", note=f"by {other.reason}")
+            outcomes[n] = Outcome(inj, Verdict.ALREADY_RESTARTING, reason=other.reason)
         elif killed is not None and (other is None or killed < other.at):
-            outcomes[n] = Outcome(inj, "runtime_killed", note=f"{killed - inj.at:.1f}s later")
+            outcomes[n] = Outcome(inj, Verdict.RUNTIME_KILLED,
+                                   note=f"{killed - inj.at:.1f}s later")
         elif other is not None:
             used.add(other.event_id)
-            outcomes[n] = Outcome(inj, "wrong_reason", other.at - inj.at, f"as {other.reason}")
+            outcomes[n] = Outcome(inj, Verdict.WRONG_REASON, other.at - inj.at, other.reason)
         else:
-            outcomes[n] = Outcome(inj, "missed", note=inj.detail)
+            outcomes[n] = Outcome(inj, Verdict.MISSED, note=inj.detail)
     return ([outcomes[n] for n in range(len(injections))],
             [r for r in restarts if r.event_id not in used])
 
@@ -104,8 +117,8 @@ def _logout_outcome(inj: Injection, events: Sequence[Received]) -> Outcome:
     seen = [event_time(e) for e in events if e.type == "session.auth_required"
             and e.session_id == inj.session and inj.at - 0.5 <= event_time(e) <= end]
     if seen:
-        return Outcome(inj, "detected", min(seen) - inj.at, "auth_required")
-    return Outcome(inj, "missed", note="no session.auth_required")
+        return Outcome(inj, Verdict.DETECTED, min(seen) - inj.at)
+    return Outcome(inj, Verdict.MISSED, note="no session.auth_required")
 
 
 def metrics_mismatch(metrics: Mapping[tuple[str, str], float], events: Sequence[Received],
