@@ -19,7 +19,10 @@ from typing import Any, TextIO
 from prometheus_client import CollectorRegistry
 
 from actors.browser import ExecutableNotFound, kill_leftovers, resolve_executable
+from actors.front import FrontActor, FrontDeps
 from actors.lifecycle import LifecycleWebhooks
+from actors.outbox import Outbox
+from actors.webhook import WebhookActor
 from runtime.app import Runtime
 from runtime.events import EventBus
 from runtime.spec import ChildSpec, Liveness
@@ -27,6 +30,7 @@ from runtime.status import StatusBoard
 from warden import systemd
 from warden.config import Config, ConfigError, load_config
 from warden.logs import configure_logging
+from warden.metrics import Metrics
 from warden.tree import ROOT_BUDGET, TreeParts, build_tree
 
 __all__ = ["Warden", "run"]
@@ -72,16 +76,11 @@ class Warden:
         self.board = StatusBoard()
         self.registry = CollectorRegistry()
         self.runtime: Runtime | None = None
-        self.outbox: Any = None
+        self.outbox: Outbox | None = None
         self.simulator: Any = None
         self.lock: TextIO | None = None
 
     def start(self) -> Runtime:
-        from actors.front import FrontActor, FrontDeps
-        from actors.outbox import Outbox
-        from actors.webhook import WebhookActor
-        from warden.metrics import Metrics
-
         config = self.config
         self.lock = lock_state_dir(config.state_dir)
         kill_leftovers(config.state_dir / "profiles")
