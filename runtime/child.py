@@ -93,6 +93,8 @@ class Aborted(RuntimeError):
 
 
 def _describe(exc: BaseException | None) -> str:
+    """One line for events and webhooks: Playwright's errors append pages of browser logs."""
     if exc is None:
         return ""
-    return "".join(traceback.format_exception_only(type(exc), exc)).strip()[:500]
+    text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__

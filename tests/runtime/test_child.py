@@ -142,3 +142,11 @@ def test_its_thread_is_a_daemon_known_to_its_context(reports: Reports) -> None:
     assert ctx.thread is not None and ctx.thread.daemon
     ref.stop()
     ctx.thread.join(WAIT)
+
+
+def test_an_error_is_described_by_its_first_line() -> None:
+    from runtime.child import _describe
+
+    error = RuntimeError("Target closed\nBrowser logs:\n\n<launching> /usr/bin/chromium ...")
+    assert _describe(error) == "RuntimeError: Target closed"
+    assert _describe(None) == ""
