@@ -133,23 +133,31 @@ class Injector:
     # --- choosing -----------------------------------------------------------------------------
 
     def _inject_one(self) -> bool:
-        if not self._deck:
-            self._deck = list(Fault)
-            self.rng.shuffle(self._deck)
+        """Inject the first fault of the deck that can go now. A card held back (the runtime
+        kill's gap, the receiver already down) lets the next round's cards be dealt behind it
+        rather than stall the deck."""
         free = self._free_sessions()
-        for i, fault in enumerate(self._deck):
-            if fault in SESSION_FAULTS and not free:
-                continue
-            if fault is Fault.RECEIVER_DOWN and self.receiver.down is not None:
-                continue
-            if fault is Fault.RUNTIME_KILL and (
-                    self._watch  # a kill now would swallow a fault still to be caught
-                    or time.monotonic() - self._last_runtime_kill < self.pacing.runtime_kill_gap):
-                continue
-            del self._deck[i]
-            self._inject(fault, self.rng.choice(free) if fault in SESSION_FAULTS else None)
-            return True
+        for _ in range(2):
+            for i, fault in enumerate(self._deck):
+                if self._can_inject(fault, free):
+                    del self._deck[i]
+                    self._inject(fault,
+                                 self.rng.choice(free) if fault in SESSION_FAULTS else None)
+                    return True
+            if len(self._deck) >= len(Fault):
+                return False
+            round_ = list(Fault)
+            self.rng.shuffle(round_)
+            self._deck += round_
         return False
+
+    def _can_inject(self, fault: Fault, free: list[str]) -> bool:
+        if fault in SESSION_FAULTS:
+            return bool(free)
+        if fault is Fault.RECEIVER_DOWN:
+            return self.receiver.down is None
+        return (not self._watch  # a kill now would swallow a fault still to be caught
+                and time.monotonic() - self._last_runtime_kill >= self.pacing.runtime_kill_gap)
 
     def _refresh(self) -> list[dict[str, Any]] | None:
         """The sessions as the runtime shows them; ends the watches their restarts resolved."""
