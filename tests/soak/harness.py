@@ -43,7 +43,6 @@ class SoakSettings:
     seed: int
     sessions: int = 5
     rate: float = 2.0  # messages a second, per session
-    memory_bound: float | None = None  # e.g. 0.5: fail on growth beyond +50 % (None: report)
     pacing: Pacing = field(default_factory=Pacing)
     start_timeout: float = 120.0  # all sessions healthy after the first start
     settle_timeout: float = 240.0  # after the faults: everything delivered, all healthy

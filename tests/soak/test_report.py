@@ -61,6 +61,13 @@ def test_a_restart_for_another_reason_after_the_fault_is_a_wrong_reason() -> Non
     report = report_of([restarting("a", 1, T0 + 8, "canary")], [Injection(T0, Fault.LEAK, "a")])
     assert [(o.verdict, o.reason) for o in report.outcomes] == [("wrong_reason", "canary")]
     assert len(report.problems(None)) == 1
+    assert len(report.problems(None, loaded_host=True)) == 1
+
+
+def test_on_a_loaded_host_a_fault_beaten_by_a_heartbeat_restart_is_forgiven() -> None:
+    report = report_of([restarting("a", 1, T0 + 8, "heartbeat")], [Injection(T0, Fault.LEAK, "a")])
+    assert len(report.problems(None)) == 1
+    assert report.problems(None, loaded_host=True) == []
 
 
 def test_a_wrong_reason_the_run_also_shows_without_any_fault_is_only_reported() -> None:
