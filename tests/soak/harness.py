@@ -18,6 +18,7 @@ import contextlib
 import os
 import random
 import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,7 +145,9 @@ def run_soak(tmp: Path, settings: SoakSettings) -> Report:
         wait_for(metrics_agree, 30.0, 1.0)
         report.metrics_mismatch = mismatch
         sampler.stop()
+        stopping = time.monotonic()
         report.exit_code = warden.terminate(90.0)
+        report.stop_seconds = time.monotonic() - stopping
         if report.exit_code is None:
             report.other_problems.append(f"warden run still running 90s after SIGTERM:\n"
                                          f"{warden.log_tail()}")

@@ -187,41 +187,50 @@ class Injector:
                                           len(self.warden.incarnations),
                                           time.monotonic() + self.pacing.watch)
         injection = Injection(time.time(), fault, session)
+        applied = True
         match fault:
             case Fault.SILENT | Fault.HANG | Fault.LEAK:
-                self.sim.post(f"/sim/{session}/fault", {"mode": str(fault)})
+                applied = self.sim.post(f"/sim/{session}/fault", {"mode": str(fault)}) == 200
             case Fault.BROWSER_KILL | Fault.RENDERER_KILL:
-                injection.detail = self._kill_browser(session, fault)
+                applied, injection.detail = self._kill_browser(session, fault)
             case Fault.MANUAL:
-                injection.detail = f"HTTP {self.warden.api.post(f'/sessions/{session}/restart')}"
+                status = self.warden.api.post(f"/sessions/{session}/restart")
+                applied, injection.detail = status == 202, f"HTTP {status}"
             case Fault.LOGOUT:
                 self._logout(injection)
             case Fault.RECEIVER_DOWN:
                 self._receiver_down(injection)
             case Fault.RUNTIME_KILL:
                 self._kill_runtime(injection)
-        self.injections.append(injection)
         where = f" {session}" if session else ""
-        self.log(f"[{injection.at - self._t0:7.1f}s] {fault}{where} {injection.detail}".rstrip())
+        line = f"[{injection.at - self._t0:7.1f}s] {fault}{where} {injection.detail}".rstrip()
+        if applied:
+            self.injections.append(injection)
+        else:  # not the runtime's doing: nothing to hold it to
+            self._watch.pop(session or "", None)
+            line += " (not applied)"
+        self.log(line)
 
-    def _kill_browser(self, session: str | None, fault: Fault) -> str:
+    def _kill_browser(self, session: str | None, fault: Fault) -> tuple[bool, str]:
+        """kill -9 of the session's browser (or of its renderers); only ever of a process
+        that uses one of the soak's profiles."""
         status = self.warden.api.get(f"/sessions/{session}") or {}
         pid = status.get("browser_pid")
         mine = {p.pid: p for p in browsers(self.profiles)}
         if pid not in mine:
-            return f"no browser of ours at pid {pid}"
+            return False, f"no browser of ours at pid {pid}"
         main = mine[pid]
         try:
             if fault is Fault.BROWSER_KILL:
                 main.kill()
-                return f"pid {pid}"
+                return True, f"pid {pid}"
             renderers = [p for p in main.children(recursive=True)
                          if "--type=renderer" in p.cmdline()]
             for renderer in renderers:
                 renderer.kill()
-            return f"{len(renderers)} renderers of pid {pid}"
+            return bool(renderers), f"{len(renderers)} renderers of pid {pid}"
         except psutil.Error as exc:
-            return f"pid {pid}: {exc!r}"
+            return False, f"pid {pid}: {exc!r}"
 
     def _logout(self, injection: Injection) -> None:
         session = injection.session

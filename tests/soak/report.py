@@ -66,6 +66,7 @@ class Report:
     runtime_starts: int = 0
     unhealthy_at_end: list[str] = field(default_factory=list)
     exit_code: int | None = None
+    stop_seconds: float | None = None  # from SIGTERM to the runtime's exit
     leftovers: list[str] = field(default_factory=list)
     memory: dict[str, tuple[float, float]] = field(default_factory=dict)
     memory_note: str = ""
@@ -156,7 +157,8 @@ class Report:
                          f"last third {last / 2**20:7.1f} MiB ({change:+.1f}%)")
         if self.memory_note:
             lines.append(f"memory: {self.memory_note}")
-        lines.append(f"exit after SIGTERM: {self.exit_code}; leftover processes: "
+        took = "" if self.stop_seconds is None else f" after {self.stop_seconds:.1f}s"
+        lines.append(f"exit on SIGTERM: {self.exit_code}{took}; leftover processes: "
                      f"{len(self.leftovers)}")
         return "\n".join(lines)
 
