@@ -39,8 +39,8 @@ DEFAULT_ARGS = (
     "--disable-sync",
     "--no-first-run",
     "--disable-dev-shm-usage",
-    "--disable-breakpad",  # no crashpad handler processes (they linger as zombies after a kill)
-    "--disable-crash-reporter",
+    "--disable-breakpad",  # Chromium 156 still starts two chrome_crashpad_handler processes;
+    "--disable-crash-reporter",  # they leave the tree (reparented) and exit by themselves
 )
 PROFILE_LOCKS = ("SingletonLock", "SingletonSocket", "SingletonCookie")
 

@@ -95,6 +95,7 @@ class BrowserSession(SupervisedActor):
         self._events = 0
         self._over_limit = 0
         self._next_pss = 0.0
+        self._last_beat = 0.0
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -180,7 +181,7 @@ class BrowserSession(SupervisedActor):
         policy = self.settings.policy
         if now >= self._next_probe:
             self.adapter.probe(self._page)
-            self.ctx.heartbeat()
+            self._beat(now)
             self._next_probe = now + policy.heartbeat_interval
             self._check_auth()
         if policy.canary is not None and self._auth is AuthState.READY:
@@ -243,6 +244,10 @@ class BrowserSession(SupervisedActor):
             self._next_canary = now + canary.interval
             self.adapter.send_canary(self._page, self._canary_token)
 
+    def _beat(self, now: float) -> None:
+        self._last_beat = now
+        self.ctx.heartbeat()
+
     def _mark_gone(self, why: str) -> None:
         self._gone = self._gone or why
 
@@ -264,6 +269,12 @@ class BrowserSession(SupervisedActor):
             return False
         self._events += 1
         self.ctx.activity()
+        # A page handing us events is alive. A backlog of thousands (each committed) keeps
+        # the thread inside one pump slice for seconds: 6,000 messages starved the probe
+        # past a 5 s heartbeat timeout and a working session was killed.
+        now = self.clock.monotonic()
+        if now - self._last_beat >= self.settings.policy.heartbeat_interval:
+            self._beat(now)
         self.ctx.publish(events_total=self._events)
         return True
 

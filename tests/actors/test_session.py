@@ -320,3 +320,26 @@ def test_a_session_queued_behind_other_launches_never_launches_once_given_up(
     assert h.status("acct-1").abandoned_threads == 0  # its thread left the queue and ended
     gate.release()
     assert browser_processes() == []
+
+
+def test_a_backlog_of_messages_heartbeats_while_it_is_being_accepted(tmp_path: Path) -> None:
+    """Thousands of redelivered messages keep the session inside one pump slice; each accepted
+    message may carry a heartbeat (at most one per interval), so the session is not killed."""
+    from actors.adapters.base import InboundMessage
+    from runtime import FakeClock, Scheduler
+    from runtime.context import ChildContext
+    from runtime.messages import Heartbeat
+
+    clock = FakeClock()
+    told: list[object] = []
+    ctx = ChildContext("acct-1", 1, told.append, clock, Scheduler(clock))
+    settings = SessionSettings(
+        id="acct-1", url="http://127.0.0.1:1/chat/acct-1", adapter=SimulatorAdapter,
+        adapter_name="simulator", policy=FAST, profile_dir=tmp_path / "p", executable=CHROMIUM,
+        args=DEFAULT_ARGS)
+    session = BrowserSession(ctx, settings, Recorder())  # not started: no browser needed
+    for i in range(10):
+        assert session.message(InboundMessage(f"m{i}", "alice", f"backlog {i}", 1.8e9))
+        clock.advance(0.2)  # 10 messages over 2 s, heartbeat interval 0.5 s
+    beats = [m for m in told if isinstance(m, Heartbeat)]
+    assert 3 <= len(beats) <= 5
