@@ -12,12 +12,33 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import psutil
 
 from tests.soak.processes import Http, WardenProcess, browsers, pss_bytes
 
 __all__ = ["MemorySampler", "Pushed", "Pusher", "Sample"]
+
+
+class _Worker:
+    """A background thread running `_run` until `stop()` sets `_stop`."""
+
+    def __init__(self, name: str) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +51,7 @@ class Pushed:
     at: float  # wall seconds
 
 
-class Pusher:
+class Pusher(_Worker):
     """Pushes `rate` messages a second to each session, round robin, until stopped."""
 
     def __init__(self, sim: Http, sessions: tuple[str, ...], rate: float) -> None:
@@ -40,17 +61,7 @@ class Pusher:
         self.refused = 0  # pushes the simulator did not accept (not expected anywhere)
         self._pushed: list[Pushed] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="soak-pusher")
-
-    def start(self) -> Pusher:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(30)
+        super().__init__("soak-pusher")
 
     def pushed(self) -> list[Pushed]:
         with self._lock:
@@ -85,7 +96,7 @@ class Sample:
     browser_processes: int
 
 
-class MemorySampler:
+class MemorySampler(_Worker):
     """Every `interval` seconds: the runtime's RSS, its drivers' PSS, its browsers' total PSS."""
 
     def __init__(self, warden: WardenProcess, profiles: Path, interval: float = 10.0) -> None:
@@ -93,17 +104,7 @@ class MemorySampler:
         self.profiles = profiles
         self.interval = interval
         self.samples: list[Sample] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="soak-memory")
-
-    def start(self) -> MemorySampler:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(30)
+        super().__init__("soak-memory")
 
     def sample(self) -> Sample:
         rss, drivers = None, 0
