@@ -61,9 +61,7 @@ def load_yaml(text: str, file: str, environ: Mapping[str, str] | None = None) ->
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        raise ConfigError(file, [Problem(line, "", f"not valid YAML: {exc.problem}")]) from None
+        raise ConfigError(file, [_syntax_problem(exc)]) from None
     finally:
         loader.dispose()
     if node is None:
@@ -72,6 +70,24 @@ def load_yaml(text: str, file: str, environ: Mapping[str, str] | None = None) ->
     if problems:
         raise ConfigError(file, problems)
     return located
+
+
+def _syntax_problem(exc: yaml.MarkedYAMLError) -> Problem:
+    """Both ends of a syntax error: where the broken construct starts (the context mark) and
+    where the parser gave up. An unclosed bracket or quote is reported where it opens, often
+    many lines before the parser notices; other errors where they are."""
+    start, stop = exc.context_mark, exc.problem_mark
+    problem = exc.problem or "broken"
+    context = exc.context or ""
+    if start is None or stop is None or not context.startswith("while ") or start.line == stop.line:
+        mark = stop or start
+        return Problem(mark.line + 1 if mark else 1, "", f"not valid YAML: {problem}")
+    unclosed = any(word in context for word in ("flow", "quoted"))
+    if unclosed:
+        return Problem(start.line + 1, "", f"not valid YAML: {context} that starts here: "
+                                           f"{problem} at line {stop.line + 1}")
+    return Problem(stop.line + 1, "", f"not valid YAML: {problem} ({context} that starts at "
+                                      f"line {start.line + 1})")
 
 
 def _convert(node: yaml.Node, path: str, loader: yaml.SafeLoader, env: Mapping[str, str],

@@ -46,7 +46,7 @@ def test_a_duplicate_key_is_an_error_that_points_at_both() -> None:
 
 
 @pytest.mark.parametrize(("text", "line"), [
-    ("a: [1, 2\nb: 3\n", 2),
+    ("a: [1, 2\nb: 3\n", 1),  # the unclosed `[`, not where the parser gave up
     ("a: 1\n b: 2\n", 2),
     ("a:\n\t- 1\n", 2),
     ("a: 1\n---\nb: 2\n", 2),
@@ -57,6 +57,15 @@ def test_a_syntax_error_is_reported_with_its_line(text: str, line: int) -> None:
     (problem,) = info.value.problems
     assert problem.line == line
     assert info.value.render().startswith(f"bad.yaml:{line}: (top): ")
+
+
+def test_a_broken_construct_is_named_where_it_starts_and_where_the_parser_gave_up() -> None:
+    text = "a: 1\nb: {x: 1, y: 2\n" + "".join(f"c{i}: {i}\n" for i in range(20))
+    with pytest.raises(ConfigError) as info:
+        load_yaml(text, "bad.yaml")
+    assert info.value.render() == (
+        "bad.yaml:2: (top): not valid YAML: while parsing a flow mapping that starts here: "
+        "expected ',' or '}', but got ':' at line 3")
 
 
 def test_an_empty_file_is_an_empty_mapping() -> None:
