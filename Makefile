@@ -39,7 +39,7 @@ bench: $(VENV)/.installed-test chromium
 	$(BIN)/python -m bench
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check runtime actors simulator warden tests bench
+	$(BIN)/ruff check runtime httpkit actors simulator warden tests bench
 	$(BIN)/mypy
 
 clean:

@@ -1,7 +1,8 @@
 """A browser is one Chromium process tree with its own profile, found, measured and killed by pid.
 
 Playwright's sync API offers no way to free a hung browser from another thread
-(FIELD-NOTES: `browser.close()` must not be called cross-thread and may never return), so
+(`browser.close()` must not be called from another thread, and may never return on a hung
+browser), so
 everything here works on processes: psutil finds the tree by its `--user-data-dir`, and a
 SIGKILL of the main process makes a blocked Playwright call raise within ~50 ms.
 """
@@ -30,7 +31,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# As root, and without reaching out to hosts this closed network refuses (FIELD-NOTES).
+# As root, and without Chromium's background calls to Google's hosts (refused on closed networks).
 DEFAULT_ARGS = (
     "--no-sandbox",
     "--disable-gpu",

@@ -1,6 +1,6 @@
 """Delivery policy: what one webhook attempt's answer means, and when to try again.
 
-Pure functions over data (SPEC §5), kept apart from the actor that carries them out:
+Pure functions over data, kept apart from the actor that carries them out:
 2xx = delivered; 400/413/422 = dead-letter and move on; 401/403/404/410 = pause the
 endpoint without spending the event's retry budget; everything else (3xx, 408, 425, 429,
 5xx, any other status, a timeout, a connection error) = retry on the schedule, honouring
@@ -69,7 +69,7 @@ class AttemptResult:
 
 
 def classify(status: int | None) -> Outcome:
-    """The outcome SPEC §5 gives an answer with `status` (None: no answer at all)."""
+    """What an answer with `status` means for the event (None: no answer at all)."""
     if status is not None and 200 <= status < 300:
         return Outcome.DELIVERED
     if status in DEAD_LETTER_STATUSES:

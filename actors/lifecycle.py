@@ -1,6 +1,6 @@
 """Lifecycle webhooks: the supervision events of sessions, turned into outbox events.
 
-One event vocabulary (runtime.vocabulary.EventName) maps to the webhook types of SPEC §5.
+One event vocabulary (runtime.vocabulary.EventName) maps to the webhook event types.
 """
 
 from __future__ import annotations

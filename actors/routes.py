@@ -1,4 +1,4 @@
-"""The routes are the HTTP API of SPEC §4 as an aiohttp application: auth, errors, handlers.
+"""The routes are Warden's HTTP API as an aiohttp application: auth, errors, handlers.
 
 Handlers run on the front's event loop and read only the status board, so they answer at
 once however the sessions are doing; anything that may touch disk (outbox figures, a metrics
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -20,10 +19,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from actors.demo_sink import SinkRejected
-from actors.front import FrontDeps, foreign_request
+from actors.front_config import FrontDeps, HttpConfig
+from actors.ids import is_session_id
 from actors.views import (
     RenderCache,
-    dumps,
     event_json,
     health_json,
     iso,
@@ -32,16 +31,25 @@ from actors.views import (
     sink_json,
     webhook_json,
 )
+from httpkit import (
+    ApiError,
+    dumps,
+    error_response,
+    is_loopback,
+    json_errors,
+    json_response,
+    read_body,
+    read_json_object,
+    same_origin,
+)
 from runtime import ChildStatus
-from warden.config import HttpConfig, is_loopback
 
-__all__ = ["MAX_BODY", "ApiError", "build_app"]
+__all__ = ["MAX_BODY", "build_app"]
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
 DASHBOARD = Path(__file__).parent / "dashboard"
-SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # fullmatch: `$` would take a final "\n"
 LIMIT = re.compile(r"[0-9]{1,9}")
 ACTIONS = {"restart": "restart", "stop": "stop", "start": "start", "disconnect": "stop"}
 MESSAGES = {"restart": "Session restart initiated", "stop": "Session stop initiated",
@@ -55,7 +63,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def build_app(config: HttpConfig, deps: FrontDeps) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors, _same_origin, _auth])
+    # The Host is not checked on a public listen with a token: the token protects the API.
+    public = bool(config.token) and not is_loopback(config.host)
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[
+        json_errors(max_body=MAX_BODY, log_hint="the warden log"),
+        same_origin(lambda _: not public), _auth])
     app[DEPS] = deps
     app[CONFIG] = config
     app[CACHE] = RenderCache()
@@ -77,66 +89,9 @@ def build_app(config: HttpConfig, deps: FrontDeps) -> web.Application:
     return app
 
 
-def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=dumps(payload), status=status, headers=headers,
-                        content_type="application/json")
-
-
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
-    return _json({"error": message}, status, headers)
-
-
-class ApiError(Exception):
-    """Raised by a handler to answer `{"error": message}` with `status`; `close` ends the
-    connection after the answer (the rest of the request cannot be read)."""
-
-    def __init__(self, status: int, message: str, *, close: bool = False) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.close = close
-
-
 # --- middlewares --------------------------------------------------------------------------------
 
 PUBLIC = frozenset({"/", "/healthz", "/demo/webhook"})  # the sink is authenticated by signature
-
-
-@web.middleware
-async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every error answers JSON `{"error": ...}` with its proper status."""
-    try:
-        return await handler(request)
-    except ApiError as exc:
-        response = _error(exc.status, exc.message)
-        if exc.close:
-            response.force_close()
-        return response
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
-        message = {404: "not found", 405: f"method {request.method} not allowed",
-                   413: f"request body larger than {MAX_BODY} bytes"}.get(exc.status, exc.reason)
-        return _error(exc.status, message, headers)
-    except Exception:
-        logger.exception("%s %s failed", request.method, request.path)
-        return _error(500, "internal error (see the warden log)")
-
-
-@web.middleware
-async def _same_origin(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """403 for what a browser sends on another site's behalf (see `foreign_request`); the Host
-    is not checked on a public listen, where the token is what protects the API."""
-    config = request.app[CONFIG]
-    sockname = request.transport.get_extra_info("sockname") if request.transport else None
-    if not sockname:
-        return _error(403, "the connection has no local address")
-    refusal = foreign_request(request.method, request.headers, (sockname[0], sockname[1]),
-                              check_host=not (config.token and not is_loopback(config.host)))
-    if refusal is not None:
-        return _error(403, refusal)
-    return await handler(request)
 
 
 @web.middleware
@@ -152,9 +107,9 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not given.strip():
-        return _error(401, "missing bearer token", {"WWW-Authenticate": "Bearer"})
+        return error_response(401, "missing bearer token", {"WWW-Authenticate": "Bearer"})
     if not hmac.compare_digest(given.strip().encode(), token.encode()):
-        return _error(401, "wrong token", {"WWW-Authenticate": "Bearer"})
+        return error_response(401, "wrong token", {"WWW-Authenticate": "Bearer"})
     return await handler(request)
 
 
@@ -167,8 +122,8 @@ async def _index(request: web.Request) -> web.StreamResponse:
 
 async def _healthz(request: web.Request) -> web.Response:
     if request.app[DEPS].root_running():
-        return _json({"status": "ok"})
-    return _json({"status": "down"}, status=503)
+        return json_response({"status": "ok"})
+    return json_response({"status": "down"}, status=503)
 
 
 async def _metrics(request: web.Request) -> web.Response:
@@ -210,7 +165,7 @@ async def _health(request: web.Request) -> web.Response:
 def _find(request: web.Request) -> ChildStatus:
     """The session named in the path; 400 for an id that cannot exist, 404 for an unknown one."""
     session_id = request.match_info["id"]
-    if not SESSION_ID.fullmatch(session_id):
+    if not is_session_id(session_id):
         raise ApiError(400, f"malformed session id {session_id!r}")
     for status in _statuses(request):
         if status.id == session_id:
@@ -220,11 +175,11 @@ def _find(request: web.Request) -> ChildStatus:
 
 async def _session(request: web.Request) -> web.Response:
     status = _find(request)
-    return _json(session_json(status, request.app[DEPS].clock.time()))
+    return json_response(session_json(status, request.app[DEPS].clock.time()))
 
 
 async def _command(request: web.Request) -> web.Response:
-    await _optional_json_object(request)
+    await read_json_object(request, optional=True)
     status = _find(request)
     action = ACTIONS[request.match_info["action"]]
     control = request.app[DEPS].control
@@ -232,33 +187,8 @@ async def _command(request: web.Request) -> web.Response:
             "start": control.start_child}[action]
     if not send(status.id):
         raise ApiError(404, f"no session {status.id}")
-    return _json({"success": True, "message": MESSAGES[action], "sessionId": status.id},
+    return json_response({"success": True, "message": MESSAGES[action], "sessionId": status.id},
                  status=202)
-
-
-async def _optional_json_object(request: web.Request) -> dict[str, Any]:
-    """A command takes no input; a body, if any, must still be a JSON object (400 otherwise)."""
-    body = await _read(request)
-    if not body.strip():
-        return {}
-    try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
-        raise ApiError(400, "body is not valid JSON") from None
-    if not isinstance(payload, dict):
-        raise ApiError(400, "body must be a JSON object")
-    return payload
-
-
-async def _read(request: web.Request) -> bytes:
-    """The request body; 413 above 64 KiB (client_max_size), 400 when it cannot be decoded
-    (a `Content-Encoding` it does not match, a broken chunked encoding)."""
-    try:
-        return await request.read()
-    except web.RequestPayloadError as exc:
-        why = getattr(exc.__cause__, "message", None) or "malformed payload"
-        # aiohttp drops the connection after this answer: tell a keep-alive client so.
-        raise ApiError(400, f"the body cannot be read: {why}", close=True) from None
 
 
 # --- events, webhook, overview ------------------------------------------------------------------
@@ -273,7 +203,7 @@ def _limit(request: web.Request, default: int) -> int:
 
 async def _events(request: web.Request) -> web.Response:
     events = request.app[DEPS].events.latest(_limit(request, 200))
-    return _json({"events": [event_json(e) for e in events]})
+    return json_response({"events": [event_json(e) for e in events]})
 
 
 async def _webhook_state(request: web.Request) -> dict[str, Any]:
@@ -285,14 +215,14 @@ async def _webhook_state(request: web.Request) -> dict[str, Any]:
 
 
 async def _webhook(request: web.Request) -> web.Response:
-    return _json(await _webhook_state(request))
+    return json_response(await _webhook_state(request))
 
 
 async def _overview(request: web.Request) -> web.Response:
     """Everything the dashboard shows, in one answer."""
     deps = request.app[DEPS]
     now = deps.clock.time()
-    return _json({
+    return json_response({
         "now": iso(now),
         "running": deps.root_running(),
         "sessions": sessions_json(_statuses(request), now)["sessions"],
@@ -306,11 +236,11 @@ async def _sink_receive(request: web.Request) -> web.Response:
     sink = request.app[DEPS].sink
     if sink is None:
         raise ApiError(404, "the demo webhook sink is not enabled")
-    body = await _read(request)
+    body = await read_body(request)
     try:
         sink.receive(body, dict(request.headers))
     except SinkRejected as exc:
-        return _error(exc.status, exc.message)
+        return error_response(exc.status, exc.message)
     return web.Response(status=204)
 
 
@@ -318,4 +248,4 @@ async def _sink_events(request: web.Request) -> web.Response:
     payload = sink_json(request.app[DEPS].sink, _limit(request, 100))
     if payload is None:
         raise ApiError(404, "the demo webhook sink is not enabled")
-    return _json(payload)
+    return json_response(payload)

@@ -1,7 +1,7 @@
 """A browser session is one actor that owns one Chromium, one page and one adapter.
 
 Playwright's sync API hears the page only while its thread is inside a Playwright call
-(FIELD-NOTES: 0 binding calls during `time.sleep(1)`, 20 during `wait_for_timeout(1000)`),
+(a binding fired 10 times a second delivered nothing during `time.sleep(1)`),
 so the actor pumps: it tells itself `Pump`, spends `pump_interval` inside
 `page.wait_for_timeout`, does whatever checks are due, and tells itself `Pump` again. Other
 messages (a stop) are handled between two pumps.
@@ -23,16 +23,15 @@ from playwright.sync_api import BrowserContext, Page, Playwright, sync_playwrigh
 
 from actors.adapters.base import Adapter, AuthState, InboundMessage
 from actors.browser import BrowserTree, clear_profile_locks
-from runtime.child import SupervisedActor
-from runtime.context import ChildContext
-from runtime.vocabulary import Reason
-from warden.config import Policy
+from actors.policy import Policy
+from runtime import ChildContext, ChildSpec, Liveness, Reason, SupervisedActor
 
 __all__ = ["LAUNCH_GATE", "BrowserGone", "BrowserSession", "Inbound", "SessionSettings"]
 
 logger = logging.getLogger(__name__)
 
 LAUNCH_GATE = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
+START_TIMEOUT = 120.0  # seconds to the first heartbeat: queued behind other launches, then open
 
 
 class Inbound(Protocol):
@@ -96,6 +95,21 @@ class BrowserSession(SupervisedActor):
         self._over_limit = 0
         self._next_pss = 0.0
         self._last_beat = 0.0
+
+    @classmethod
+    def child_spec(cls, settings: SessionSettings, inbound: Inbound) -> ChildSpec:
+        """A spec that runs this session under its policy's deadlines and restart budget."""
+        policy = settings.policy
+        return ChildSpec(
+            id=settings.id,
+            start=lambda ctx: cls.start(ctx, settings, inbound),
+            shutdown_timeout=5.0,
+            budget=policy.budget,
+            liveness=Liveness(heartbeat_timeout=policy.heartbeat_timeout,
+                              activity_timeout=policy.activity_timeout,
+                              # queued behind other launches, then up to launch_timeout to open
+                              start_timeout=max(policy.heartbeat_timeout, START_TIMEOUT)),
+        )
 
     # --- lifecycle ------------------------------------------------------------------------------
 

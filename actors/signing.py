@@ -1,6 +1,6 @@
 """A signer stamps one webhook attempt with Standard Webhooks 1.0 headers and their hex twin.
 
-For every attempt (SPEC §5) it signs `"{webhook-id}.{webhook-timestamp}.{body}"` with
+For every attempt it signs `"{webhook-id}.{webhook-timestamp}.{body}"` with
 HMAC-SHA256 and sends the result twice: base64 in `webhook-signature` (`v1,...`, as the
 `standardwebhooks` reference verifiers expect) and hex in `X-HMAC-Signature` beside
 `X-Timestamp`, for receivers of the older style. The key is the base64 after `whsec_`; a
@@ -29,7 +29,8 @@ class SigningKeyError(ValueError):
 
 
 def signing_key(secret: str) -> bytes:
-    """The HMAC key for `secret` (SPEC §5); raises SigningKeyError if it is unusable."""
+    """The HMAC key for `secret`: the base64 after `whsec_`, else the UTF-8 bytes; raises
+    SigningKeyError if it is unusable."""
     if secret.startswith(SECRET_PREFIX):
         encoded = secret.removeprefix(SECRET_PREFIX)
         try:

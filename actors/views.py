@@ -1,4 +1,4 @@
-"""A view renders status-board snapshots as the JSON shapes of the HTTP API (SPEC §4).
+"""A view renders status-board snapshots as the JSON shapes of the HTTP API.
 
 Everything here is a pure function of a snapshot and a wall-clock `now`, so the front can
 cache a rendering for as long as the snapshot and the second it was made for are the same.
@@ -7,11 +7,11 @@ cache a rendering for as long as the snapshot and the second it was made for are
 from __future__ import annotations
 
 import functools
-import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
+from httpkit import dumps
 from runtime import ChildState, ChildStatus, LifecycleEvent
 
 if TYPE_CHECKING:
@@ -180,10 +180,6 @@ def received_json(event: ReceivedEvent) -> dict[str, Any]:
     return {"webhook_id": event.webhook_id, "type": event.type, "session_id": event.session_id,
             "seq": event.seq, "timestamp": event.timestamp, "received_at": iso(event.received_at),
             "duplicate": event.duplicate, "data": dict(event.data)}
-
-
-def dumps(payload: Any) -> bytes:
-    return json.dumps(payload, separators=(",", ":")).encode()
 
 
 class RenderCache:

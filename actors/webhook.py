@@ -34,18 +34,33 @@ from actors.outbox import Outbox
 from actors.poster import Attempted, Poster
 from actors.signing import Signer
 from actors.webhook_event import StoredEvent
-from runtime.child import SupervisedActor
-from runtime.context import ChildContext
-from runtime.scheduler import Timer
-from warden.config import WebhookConfig
+from runtime import ChildContext, ChildSpec, Liveness, RestartBudget, SupervisedActor, Timer
 
-__all__ = ["HEARTBEAT_INTERVAL", "PURGE_INTERVAL", "DeliveryObserver", "WebhookActor"]
+__all__ = [
+    "DEFAULT_SCHEDULE",
+    "HEARTBEAT_INTERVAL",
+    "PURGE_INTERVAL",
+    "DeliveryObserver",
+    "WebhookActor",
+    "WebhookConfig",
+]
 
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL = 1.0  # seconds between ticks: heartbeat, and a look for requeued events
 PURGE_INTERVAL = 60.0  # seconds between purges of delivered events older than keep_delivered
 RUN_SIZE = 256  # events handed to the poster at once; the run still stops at the first failure
+DEFAULT_SCHEDULE = (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0, 50400.0, 86400.0)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookConfig:
+    url: str = "http://127.0.0.1:3001/demo/webhook"
+    secret: str = "whsec_ZGVtby1zZWNyZXQtZGVtby1zZWNyZXQtZGVtbw=="
+    timeout: float = 15.0
+    schedule: tuple[float, ...] = DEFAULT_SCHEDULE
+    jitter: float = 0.2
+    keep_delivered: float = 7 * 86400.0
 
 
 class DeliveryObserver(Protocol):
@@ -92,6 +107,18 @@ class WebhookActor(SupervisedActor):
         self._pauses = 0
         self._last_purge = 0.0
         self._shown: dict[str, Any] = {}
+
+    @classmethod
+    def child_spec(cls, outbox: Outbox, config: WebhookConfig,
+                   observer: DeliveryObserver | None = None, *, id: str = "webhook",
+                   budget: RestartBudget | None = None) -> ChildSpec:
+        """A spec that runs this actor; a POST in flight may take `config.timeout` to answer."""
+        return ChildSpec(
+            id=id,
+            start=lambda ctx: cls.start(ctx, outbox, config, observer),
+            budget=budget or RestartBudget(),
+            liveness=Liveness(heartbeat_timeout=config.timeout + 10.0),
+        )
 
     # --- lifecycle (the actor's thread) -------------------------------------------------------
 

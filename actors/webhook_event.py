@@ -1,6 +1,6 @@
 """A webhook event is one fact about a session, frozen as the exact JSON bytes every attempt POSTs.
 
-SPEC §5: `{"id": "evt_<ulid>", "type": T, "timestamp": "<event time, ISO 8601 UTC>",
+The body: `{"id": "evt_<ulid>", "type": T, "timestamp": "<event time, ISO 8601 UTC>",
 "session_id": S, "seq": N, "data": {...}}`, keys in that order, compact, ASCII (any other
 character as a `\\uXXXX` escape).
 
@@ -23,7 +23,7 @@ __all__ = ["EventType", "StoredEvent", "event_body", "message_key", "new_event_i
 
 
 class EventType(StrEnum):
-    """The webhook event types of SPEC §5."""
+    """The webhook event types, as receivers see them in `type`."""
 
     MESSAGE_RECEIVED = "message.received"
     SESSION_STARTED = "session.started"

@@ -27,6 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actors.front import Front, FrontDeps
+from actors.front_config import HttpConfig
 from actors.views import dumps, sessions_json
 from bench.common import median, percentile, print_figures
 from runtime import (
@@ -40,7 +41,6 @@ from runtime import (
     SupervisorSpec,
 )
 from runtime.status import StatusBoard
-from warden.config import HttpConfig
 
 QUICK = os.environ.get("WARDEN_BENCH_QUICK") == "1"
 SESSIONS = 100

@@ -22,12 +22,12 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from actors.policy import Policy
 from bench.common import median, percentile
 from bench.practice.monitor import PracticePolicy, run_practice
 from bench.practice.report import Summary, summarize
 from bench.practice.scenario import FaultKind, make_scenario
 from bench.practice.warden_run import WardenRun
-from warden.config import Policy
 
 SEED = 20240611
 QUICK = os.environ.get("WARDEN_BENCH_QUICK") == "1"

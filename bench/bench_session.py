@@ -26,11 +26,11 @@ from playwright.sync_api import sync_playwright
 from actors.adapters.simulator import SimulatorAdapter
 from actors.browser import DEFAULT_ARGS, BrowserTree, resolve_executable
 from actors.outbox import Outbox
+from actors.policy import Policy
 from actors.session import BrowserSession, SessionSettings
 from bench.common import percentile
 from runtime import ChildSpec, EventBus, LifecycleEvent, Liveness, Runtime, SupervisorSpec
 from simulator.app import SimulatorServer
-from warden.config import Policy
 
 QUICK = os.environ.get("WARDEN_BENCH_QUICK") == "1"
 CHROMIUM = resolve_executable("auto")

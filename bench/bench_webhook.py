@@ -25,9 +25,8 @@ import aiohttp
 from aiohttp import web
 
 from actors.outbox import FILE_NAME, Outbox
-from actors.webhook import RUN_SIZE, WebhookActor
+from actors.webhook import RUN_SIZE, WebhookActor, WebhookConfig
 from runtime import ChildContext, MonotonicClock, Scheduler
-from warden.config import WebhookConfig
 
 QUICK = os.environ.get("WARDEN_BENCH_QUICK") == "1"
 SECRET = "whsec_YmVuY2gtc2VjcmV0LWJlbmNoLXNlY3JldC1iZW5jaA=="

@@ -1,7 +1,7 @@
 """The simulator's routes: an aiohttp app for a WhatsApp-Web-like chat page plus a control API
 that pushes messages and injects faults, one `ChatSession` per session id.
 
-Routes (SPEC §7; control API without auth, loopback only: a request whose Host is not a loopback
+Routes (the control API has no auth, loopback only: a request whose Host is not a loopback
 name with this port is refused, and so is a POST or WebSocket from a page of another origin):
     GET  /chat/{session}            the chat page (sets the device cookie on a new profile)
     GET  /chat/{session}/ws         the page's WebSocket (protocol in `simulator.chat`)
@@ -21,27 +21,24 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from httpkit import ApiError, json_errors, read_json_object, same_origin
 from simulator.chat import ChatSession, FaultMode, LeakRate, Link, Send
 
 __all__ = ["DEVICE_COOKIE", "create_app"]
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PAGE_DIR = Path(__file__).parent / "page"
 DEVICE_COOKIE = "warden_sim_device"
 SESSION = "{session:[A-Za-z0-9_-]{1,64}}"
 MAX_BODY = 64 * 1024
 TEN_YEARS = 10 * 365 * 24 * 3600
 ASSET_TYPES = {".js": "text/javascript", ".css": "text/css"}
-LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Simulator:
@@ -73,7 +70,8 @@ SIMULATOR = web.AppKey("simulator", Simulator)
 def create_app(wall: Callable[[], float] = time.time, leak: LeakRate | None = None
                ) -> web.Application:
     """A fresh simulator: no sessions until first use. `wall` stamps messages."""
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors, _same_origin])
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[
+        json_errors(max_body=MAX_BODY, log_hint="the simulator's log"), same_origin()])
     app[SIMULATOR] = Simulator(wall, leak or LeakRate())
     page = (PAGE_DIR / "index.html").read_text(encoding="utf-8")
     # Served from memory: aiohttp's static files would start an executor thread per loop.
@@ -108,55 +106,6 @@ def create_app(wall: Callable[[], float] = time.time, leak: LeakRate | None = No
     app.router.add_post(f"/sim/{SESSION}/disconnect", disconnect)
     app.on_shutdown.append(close_sockets)
     return app
-
-
-def foreign_request(method: str, headers: Mapping[str, str], local: tuple[str, int]) -> str | None:
-    """Why a request must be refused as made by a browser for another site, or None.
-
-    The same rule as Warden's front (`actors.front.foreign_request`; the simulator stands in for
-    an outside app and imports nothing of Warden's): a Host other than a loopback name with
-    this port (DNS rebinding), and a POST or WebSocket whose Origin is another origin or whose
-    Sec-Fetch-Site is another site (a page anywhere driving the control API).
-    """
-    host = headers.get("Host", "").lower()
-    address, port = local
-    names = {*LOOPBACK_NAMES, f"[{address}]" if ":" in address else address}
-    if host not in {f"{name}:{port}" for name in names} | (names if port == 80 else set()):
-        return f"Host {host!r} is not this simulator's address"
-    if method in SAFE_METHODS and headers.get("Upgrade", "").lower() != "websocket":
-        return None
-    site = headers.get("Sec-Fetch-Site", "").lower()
-    origin = headers.get("Origin")
-    if site in ("cross-site", "same-site") or (
-            origin is not None and origin.lower() not in (f"http://{host}", f"https://{host}")):
-        return f"a {method} from {origin or site!r} is refused (not this origin)"
-    return None
-
-
-@web.middleware
-async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every error answers JSON `{"error": ...}`: aiohttp's own (404, 405, 413) and a failure."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400 or exc.content_type == "application/json":
-            raise
-        allow = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
-        return web.json_response({"error": exc.reason}, status=exc.status, headers=allow)
-    except Exception:
-        logger.exception("%s %s failed", request.method, request.path)
-        return web.json_response({"error": "internal error (see the simulator's log)"},
-                                 status=500)
-
-
-@web.middleware
-async def _same_origin(request: web.Request, handler: Handler) -> web.StreamResponse:
-    sockname = request.transport.get_extra_info("sockname") if request.transport else None
-    refusal = ("no local address" if not sockname
-               else foreign_request(request.method, request.headers, (sockname[0], sockname[1])))
-    if refusal is not None:
-        return web.json_response({"error": refusal}, status=403)
-    return await handler(request)
 
 
 async def socket(request: web.Request) -> web.WebSocketResponse:
@@ -199,12 +148,12 @@ async def show(request: web.Request) -> web.Response:
 
 
 async def push(request: web.Request) -> web.Response:
-    body = await _json_object(request)
+    body = await read_json_object(request)
     sender, text = body.get("from"), body.get("body")
     if not isinstance(sender, str) or not sender:
-        raise _bad_request("'from' must be a non-empty string")
+        raise ApiError(400, "'from' must be a non-empty string")
     if not isinstance(text, str):
-        raise _bad_request("'body' must be a string")
+        raise ApiError(400, "'body' must be a string")
     sim = request.app[SIMULATOR]
     message, sends = sim.session(request.match_info["session"]).push(sender, text)
     await sim.send(sends)
@@ -212,15 +161,15 @@ async def push(request: web.Request) -> web.Response:
 
 
 async def fault(request: web.Request) -> web.Response:
-    body = await _json_object(request)
+    body = await read_json_object(request)
     value = body.get("mode")
     if not isinstance(value, str) or value not in set(FaultMode):
         modes = ", ".join(FaultMode)
-        raise _bad_request(f"'mode' must be one of {modes}, not {value!r}")
+        raise ApiError(400, f"'mode' must be one of {modes}, not {value!r}")
     mode = FaultMode(value)
     sticky = body.get("sticky", False)
     if not isinstance(sticky, bool):
-        raise _bad_request(f"'sticky' must be true or false, not {sticky!r}")
+        raise ApiError(400, f"'sticky' must be true or false, not {sticky!r}")
     sim = request.app[SIMULATOR]
     session = sim.session(request.match_info["session"])
     await sim.send(session.set_fault(mode, sticky))
@@ -240,22 +189,3 @@ async def disconnect(request: web.Request) -> web.Response:
     sockets = [sim.sockets[link] for link in session.links if link in sim.sockets]
     await asyncio.gather(*(ws.close(code=1012, message=b"dropped") for ws in sockets))
     return web.json_response(session.snapshot())
-
-
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.read())
-    except web.RequestPayloadError as exc:  # e.g. a Content-Encoding the body does not match
-        why = getattr(exc.__cause__, "message", None) or "malformed payload"
-        refusal = _bad_request(f"the body cannot be read: {why}")
-        refusal.force_close()  # aiohttp drops the connection after it: tell the client so
-        raise refusal from None
-    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
-        raise _bad_request("body must be JSON") from None
-    if not isinstance(body, dict):
-        raise _bad_request("body must be a JSON object")
-    return body
-
-
-def _bad_request(error: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=json.dumps({"error": error}), content_type="application/json")

@@ -1,4 +1,4 @@
-"""Warden's metrics carry the SPEC §6 names, read the board at scrape time and count events."""
+"""Warden's metrics carry the contracted names, read the board at scrape time and count events."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from tests.actors.test_front import (
 from tests.actors.test_views import NOW, make_status
 from warden.metrics import DELIVERY_OUTCOMES, Metrics, MonotonicTotals
 
-SPEC_NAMES = {
+CONTRACT_NAMES = {
     "warden_session_state", "warden_session_restarts_total",
     "warden_session_last_heartbeat_timestamp_seconds",
     "warden_session_last_activity_timestamp_seconds", "warden_session_memory_bytes",
@@ -56,7 +56,7 @@ def test_every_spec_name_is_exposed_even_before_any_event(
     Metrics(registry, FakeBoard([make_status("acct-1", last_heartbeat=NOW, last_activity=NOW,
                                              details={"memory_bytes": 1})]))
     names = {s.name for s in samples(_text(registry))}
-    assert names >= SPEC_NAMES
+    assert names >= CONTRACT_NAMES
 
 
 def _text(registry: CollectorRegistry) -> str:
@@ -207,7 +207,7 @@ def test_a_scrape_over_http_of_a_running_runtime_parses(registry: CollectorRegis
     assert found[("warden_session_events_total", (("session", "acct-1"),))] == 5
     assert found[("warden_session_recovery_seconds_count", ())] == 1
     assert ("warden_actor_messages_total", (("actor", "sessions"),)) in found
-    assert {name for name, _ in found} >= SPEC_NAMES
+    assert {name for name, _ in found} >= CONTRACT_NAMES
 
 
 def test_given_the_bus_at_construction_it_subscribes_at_once(

@@ -71,8 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return control.status(args.url, args.token, as_json=args.json)
             return control.command(args.command, args.session, args.url, args.token)
         case "sim":
+            from httpkit import is_loopback, split_listen
             from simulator.app import serve
-            from warden.config import is_loopback, split_listen
 
             try:
                 host, port = split_listen(args.listen)

@@ -7,80 +7,39 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from runtime.backoff import Backoff
-from runtime.intensity import RestartBudget
+from actors.adapters import BUILTIN_ADAPTERS
+from actors.front_config import HttpConfig
+from actors.ids import SESSION_ID_RULE, is_session_id
+from actors.policy import CanaryPolicy, Policy
+from actors.webhook import WebhookConfig
+from httpkit import is_loopback, split_listen
+from runtime import Backoff, OnExhausted, RestartBudget
 from runtime.units import parse_duration, parse_size
-from runtime.vocabulary import OnExhausted
 from runtime.yamlsource import ConfigError, Located, Problem, load_yaml
 
 __all__ = [
-    "BUILTIN_ADAPTERS",
     "BrowserConfig",
-    "CanaryPolicy",
     "Config",
     "ConfigError",
-    "HttpConfig",
-    "Policy",
     "SessionConfig",
     "SimulatorConfig",
-    "WebhookConfig",
     "load_config",
     "parse_config",
-    "split_listen",
 ]
 
-BUILTIN_ADAPTERS = frozenset({"simulator"})
-SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 ADAPTER_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-DEFAULT_SCHEDULE = (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0, 50400.0, 86400.0)
-
-
-@dataclass(frozen=True, slots=True)
-class HttpConfig:
-    host: str = "127.0.0.1"
-    port: int = 3001
-    token: str = ""
-    metrics_public: bool = True
 
 
 @dataclass(frozen=True, slots=True)
 class BrowserConfig:
     executable: str = "auto"
     args: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookConfig:
-    url: str = "http://127.0.0.1:3001/demo/webhook"
-    secret: str = "whsec_ZGVtby1zZWNyZXQtZGVtby1zZWNyZXQtZGVtbw=="
-    timeout: float = 15.0
-    schedule: tuple[float, ...] = DEFAULT_SCHEDULE
-    jitter: float = 0.2
-    keep_delivered: float = 7 * 86400.0
-
-
-@dataclass(frozen=True, slots=True)
-class CanaryPolicy:
-    interval: float = 10.0
-    timeout: float = 5.0
-    failures: int = 2
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    heartbeat_interval: float = 2.0
-    heartbeat_timeout: float = 10.0
-    canary: CanaryPolicy | None = field(default_factory=CanaryPolicy)
-    activity_timeout: float | None = 1800.0
-    memory_limit: int | None = 500 * 2**20
-    budget: RestartBudget = field(default_factory=RestartBudget)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,26 +92,6 @@ def parse_config(text: str, file: str = "<config>",
     if reader.problems or config is None:
         raise ConfigError(file, reader.problems)
     return config
-
-
-def split_listen(text: str) -> tuple[str, int]:
-    """`HOST:PORT` or `[V6]:PORT` into its parts; raises ValueError."""
-    match = re.match(r"^(?:\[([^\]]+)\]|([^:\[\]]+)):(\d{1,5})$", text.strip())
-    if not match:
-        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:3001, got {text!r}")
-    port = int(match.group(3))
-    if port > 65535:
-        raise ValueError(f"port {port} is out of range 0-65535")
-    return match.group(1) or match.group(2), port
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 T = TypeVar("T")
@@ -486,8 +425,8 @@ def _on_exhausted(value: object) -> OnExhausted:
 
 def _session_id(value: object) -> str:
     text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-    if not isinstance(text, str) or not SESSION_ID.match(text):
-        raise ValueError(f"expected 1-64 of A-Z a-z 0-9 _ -, got {value!r}")
+    if not isinstance(text, str) or not is_session_id(text):
+        raise ValueError(f"expected {SESSION_ID_RULE}, got {value!r}")
     return text
 
 

@@ -19,19 +19,15 @@ from typing import Any, TextIO
 from prometheus_client import CollectorRegistry
 
 from actors.browser import ExecutableNotFound, kill_leftovers, resolve_executable
-from actors.front import FrontActor, FrontDeps
+from actors.front import FrontDeps
 from actors.lifecycle import LifecycleWebhooks
 from actors.outbox import Outbox
-from actors.webhook import WebhookActor
-from runtime.app import Runtime
-from runtime.events import EventBus
-from runtime.spec import ChildSpec, Liveness
-from runtime.status import StatusBoard
+from runtime import EventBus, Runtime, StatusBoard
 from warden import systemd
 from warden.config import Config, ConfigError, load_config
 from warden.logs import configure_logging
 from warden.metrics import Metrics
-from warden.tree import ROOT_BUDGET, TreeParts, build_tree
+from warden.tree import TreeParts, build_tree
 
 __all__ = ["Warden", "run"]
 
@@ -93,20 +89,12 @@ class Warden:
             logger.info("simulator listening on %s", self.simulator.url)
         metrics = Metrics(self.registry, board=self.board, events=self.events, outbox=outbox)
         self.events.subscribe(LifecycleWebhooks(outbox))
-        webhook = ChildSpec(
-            id="webhook",
-            start=lambda ctx: WebhookActor.start(ctx, outbox, config.webhook, metrics),
-            budget=ROOT_BUDGET,
-            liveness=Liveness(heartbeat_timeout=config.webhook.timeout + 10.0),
-        )
-        deps = FrontDeps.build(config=config, board=self.board, events=self.events,
-                               control=self, outbox=outbox, registry=self.registry,
-                               root_running=self.running)
-        front = ChildSpec(id="front", start=lambda ctx: FrontActor.start(ctx, config.http, deps),
-                          budget=ROOT_BUDGET, liveness=Liveness(heartbeat_timeout=10.0))
+        deps = FrontDeps.build(sink_secret=config.webhook.secret, board=self.board,
+                               events=self.events, control=self, outbox=outbox,
+                               registry=self.registry, root_running=self.running)
         spec = build_tree(config, TreeParts(
             executable=self.executable, inbound=outbox, events=self.events, board=self.board,
-            webhook=webhook, front=front))
+            outbox=outbox, observer=metrics, front=deps))
         self.runtime = Runtime(spec, events=self.events, board=self.board).start()
         return self.runtime
 

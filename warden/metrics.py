@@ -1,4 +1,4 @@
-"""Warden's Prometheus metrics (SPEC §6), on a registry the caller owns, never the global one.
+"""Warden's Prometheus metrics, on a registry the caller owns, never the global one.
 
 Session and actor gauges are read from the status board at scrape time; restart counts and
 recovery times come from the event bus; webhook deliveries are counted by the webhook actor

@@ -6,23 +6,26 @@ import importlib
 
 from actors.adapters.base import Adapter, AuthState, InboundMessage, SessionSink
 
-__all__ = ["Adapter", "AuthState", "InboundMessage", "SessionSink", "load_adapter"]
+__all__ = [
+    "BUILTIN_ADAPTERS",
+    "Adapter",
+    "AuthState",
+    "InboundMessage",
+    "SessionSink",
+    "load_adapter",
+]
 
-
-def _builtin() -> dict[str, type[Adapter]]:
-    from actors.adapters.simulator import SimulatorAdapter
-
-    return {"simulator": SimulatorAdapter}
+# Built-in adapters by config name, imported only when used (they import Playwright).
+BUILTIN_ADAPTERS = {"simulator": "actors.adapters.simulator:SimulatorAdapter"}
 
 
 def load_adapter(name: str) -> type[Adapter]:
     """A built-in adapter by name, or `package.module:Class`; raises ValueError saying why not."""
-    builtin = _builtin()
-    if name in builtin:
-        return builtin[name]
-    module_name, _, class_name = name.partition(":")
+    path = BUILTIN_ADAPTERS.get(name, name)
+    module_name, _, class_name = path.partition(":")
     if not class_name:
-        raise ValueError(f"unknown adapter {name!r} (built-in: {', '.join(sorted(builtin))})")
+        raise ValueError(f"unknown adapter {name!r} "
+                         f"(built-in: {', '.join(sorted(BUILTIN_ADAPTERS))})")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

@@ -1,6 +1,6 @@
 """The chat app, as the sessions of either design see it: connections, faults and held messages.
 
-It stands in for the simulator (SPEC §7) on simulated time and keeps the ledger both designs
+It stands in for the simulator on simulated time and keeps the ledger both designs
 are judged by. A fault hits the connection a session has when it strikes; a restart closes that
 connection and the next one is healthy. Messages the session cannot hear (deaf: silent, hung,
 crashed, thrashing, or restarting) are held by the app and delivered when the next connection

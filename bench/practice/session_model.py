@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from actors.policy import Policy
 from bench.practice.chat import ChatApp, Connection, Symptom
 from runtime.child import SupervisedActor
 from runtime.context import ChildContext
 from runtime.vocabulary import Reason
-from warden.config import Policy
 
 __all__ = ["BrowserGone", "ModelSession", "Step", "StepOutcome"]
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import pykka
 
+from actors.policy import Policy
 from bench.practice.chat import ChatApp
 from bench.practice.scenario import Scenario
 from bench.practice.session_model import ModelSession, Step, StepOutcome
@@ -38,7 +39,6 @@ from runtime import (
     SupervisorSpec,
 )
 from runtime.messages import Activity
-from warden.config import Policy
 
 __all__ = ["SESSIONS", "WardenRun"]
 

@@ -20,7 +20,7 @@ from actors.delivery import (
     probe_delay,
     retry_delay,
 )
-from warden.config import DEFAULT_SCHEDULE
+from actors.webhook import DEFAULT_SCHEDULE
 
 
 @pytest.mark.parametrize(("status", "outcome"), [

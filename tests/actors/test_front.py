@@ -1,4 +1,4 @@
-"""The front answers the HTTP API of SPEC §4 from the status board, over real loopback HTTP.
+"""The front answers the HTTP API from the status board, over real loopback HTTP.
 
 The helpers at the top (fake sessions under a real runtime, a fake board, an HTTP caller)
 are shared with the dashboard, metrics and control tests.
@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from actors.demo_sink import DemoSink
-from actors.front import Front, FrontActor, FrontDeps, RecentEvents, foreign_request
+from actors.front import Front, FrontActor, FrontDeps, RecentEvents
+from actors.front_config import HttpConfig
 from actors.routes import MAX_BODY
 from runtime import (
     ChildContext,
@@ -40,7 +41,6 @@ from runtime import (
 from runtime.status import StatusBoard
 from tests.actors.test_demo_sink import SECRET, event, signed
 from tests.actors.test_views import NOW, SESSION_FIELDS, make_status
-from warden.config import HttpConfig
 
 # --- shared helpers -----------------------------------------------------------------------------
 
@@ -555,25 +555,6 @@ def test_with_a_token_cross_site_posts_are_refused_and_hosts_still_checked_on_lo
     assert deps.control.calls == [("restart", "acct-1")]  # type: ignore[attr-defined]
 
 
-def test_a_public_listen_with_a_token_takes_its_proxys_host_but_no_cross_site_post() -> None:
-    public = {"Host": "warden.example.com", "Origin": "https://warden.example.com"}
-    local = ("10.0.0.5", 3001)
-    assert foreign_request("GET", {"Host": "warden.example.com"}, local, check_host=False) is None
-    assert foreign_request("POST", public, local, check_host=False) is None
-    assert foreign_request("POST", {**public, "Origin": "https://evil.example"}, local,
-                           check_host=False) is not None
-    assert foreign_request("GET", {"Host": "warden.example.com"}, local) is not None
-    assert foreign_request("GET", {"Host": "10.0.0.5:3001"}, local) is None
-
-
-def test_a_port_80_listen_takes_a_host_without_a_port_and_ipv6_is_bracketed() -> None:
-    assert foreign_request("GET", {"Host": "localhost"}, ("127.0.0.1", 80)) is None
-    assert foreign_request("GET", {"Host": "localhost"}, ("127.0.0.1", 8080)) is not None
-    assert foreign_request("GET", {}, ("127.0.0.1", 80)) is not None  # no Host at all
-    assert foreign_request("GET", {"Host": "[::1]:9"}, ("::1", 9)) is None
-    assert foreign_request("GET", {"Host": "::1:9"}, ("::1", 9)) is not None
-
-
 # --- the demo sink, events, webhook -------------------------------------------------------------
 
 
@@ -686,11 +667,8 @@ def test_the_front_actor_serves_and_heartbeats_as_a_child() -> None:
 
 
 def test_deps_for_a_warden_run_record_events_and_verify_with_the_webhook_secret() -> None:
-    from warden.config import parse_config
-
-    config = parse_config(f"webhook:\n  secret: {SECRET}\n")
     bus = EventBus()
-    deps = FrontDeps.build(config=config, board=FakeBoard(), events=bus,
+    deps = FrontDeps.build(sink_secret=SECRET, board=FakeBoard(), events=bus,
                            control=FakeControl(()))
     bus.emit(LifecycleEvent(EventName.CHILD_STARTED, "sessions", "acct-1", NOW))
     assert [e.child for e in deps.events.latest()] == ["acct-1"]

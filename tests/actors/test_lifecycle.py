@@ -1,4 +1,4 @@
-"""Supervision events of sessions become the webhook types of SPEC §5."""
+"""Supervision events of sessions become the webhook event types."""
 
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ import pytest
 
 from actors.adapters.simulator import SimulatorAdapter
 from actors.browser import DEFAULT_ARGS, resolve_executable
+from actors.policy import CanaryPolicy, Policy
 from actors.session import BrowserSession, SessionSettings
 from runtime import (
     Backoff,
@@ -32,7 +33,6 @@ from runtime import (
     SupervisorSpec,
 )
 from simulator.app import SimulatorServer
-from warden.config import CanaryPolicy, Policy
 
 pytestmark = pytest.mark.browser
 

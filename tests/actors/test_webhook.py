@@ -1,4 +1,4 @@
-"""The webhook actor delivers the outbox in order, signed, retrying and pausing per SPEC §5.
+"""The webhook actor delivers the outbox in order, signed, retrying and pausing by the answer.
 
 Every test POSTs to a real aiohttp receiver on loopback. Waits between attempts run on a
 FakeClock that the test advances; the POSTs themselves are real.
@@ -24,7 +24,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from actors.outbox import FILE_NAME, EventState, Outbox
-from actors.webhook import WebhookActor
+from actors.webhook import WebhookActor, WebhookConfig
 from runtime import (
     ChildContext,
     ChildSpec,
@@ -36,7 +36,6 @@ from runtime import (
 )
 from runtime.messages import ChildExited
 from tests.actors.webhook_receiver import Receiver, Reply
-from warden.config import WebhookConfig
 
 KEY = b"warden-test-signing-key-0123456789"
 SECRET = "whsec_" + base64.b64encode(KEY).decode()

@@ -17,9 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from actors.outbox import FILE_NAME, Outbox
-from actors.webhook import WebhookActor
+from actors.webhook import WebhookActor, WebhookConfig
 from runtime import ChildSpec, Liveness, Runtime, SupervisorSpec
-from warden.config import WebhookConfig
 
 SECRET = "whsec_d2FyZGVuLWNyYXNoLXRlc3Qtc2VjcmV0LWtleQ=="
 APPENDERS = 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from actors.policy import Policy
 from bench.bench_practice import main
 from bench.practice import (
     ChatApp,
@@ -19,9 +20,8 @@ from bench.practice import (
 )
 from bench.practice.report import summarize
 from bench.practice.scenario import MIB
-from warden.config import Policy
 
-POLICY = Policy()  # Warden's default policy (SPEC §2)
+POLICY = Policy()  # Warden's default policy
 PRACTICE = PracticePolicy()
 
 

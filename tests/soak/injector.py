@@ -36,7 +36,7 @@ class Fault(StrEnum):
     RUNTIME_KILL = "runtime_kill"  # kill -9 of `warden run`'s process group, then start it again
 
 
-# The restart reason each session fault must lead to (SPEC §3); the others spend no restart.
+# The restart reason each session fault must lead to; the others spend no restart.
 EXPECTED_REASON = {
     Fault.SILENT: "canary",
     Fault.HANG: "heartbeat",
