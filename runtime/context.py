@@ -50,7 +50,7 @@ class ChildContext:
         self._kill_hooks: list[Callable[[], object]] = []
         self._details: MappingProxyType[str, Any] = MappingProxyType({})
         self.thread: threading.Thread | None = None
-        self.messages = 0  # messages handled; written only by the child's own thread
+        self._counts: dict[str, int] = {}
 
     # --- reports, from the child -------------------------------------------------------------
 
@@ -89,6 +89,26 @@ class ChildContext:
     @property
     def details(self) -> MappingProxyType[str, Any]:
         return self._details
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add `n` to this incarnation's count of `name` (messages handled, events seen...).
+
+        The supervisor banks an incarnation's counts when it ends, so the totals it shows
+        never go back when the child restarts.
+        """
+        with self._lock:
+            self._counts[name] = self._counts.get(name, 0) + n
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """A copy of this incarnation's counts."""
+        with self._lock:
+            return dict(self._counts)
+
+    @property
+    def messages(self) -> int:
+        """Messages this incarnation's actor has handled (its count of `messages`)."""
+        return self._counts.get("messages", 0)
 
     # --- freeing a hung child, from the supervisor's side ---------------------------------------
 

@@ -9,6 +9,8 @@ OTP's `which_children` derives "restarting" from the pid field: a child in a bat
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping
 from enum import Enum
 from types import MappingProxyType
 from typing import Any
@@ -48,9 +50,9 @@ class ChildRecord:
     """
 
     __slots__ = (
-        "_abandoned", "_after", "_batch", "_condition", "_ctx", "_decided_at", "_down",
+        "_abandoned", "_after", "_banked", "_batch", "_condition", "_ctx", "_decided_at", "_down",
         "_healthy_since", "_incarnation", "_last_activity", "_last_heartbeat", "_last_reason",
-        "_ref", "_restarts", "_restarts_total", "_started_at", "spec",
+        "_ref", "_restarts", "_restarts_total", "_started_at", "_unbanked", "spec",
     )
 
     def __init__(self, spec: ChildSpec) -> None:
@@ -72,6 +74,8 @@ class ChildRecord:
         self._healthy_since: float | None = None
         self._decided_at: float | None = None  # when the restart now under way was decided
         self._abandoned = 0  # threads of earlier incarnations left blocked
+        self._banked: Counter[str] = Counter()  # counts of the incarnations that ended
+        self._unbanked: ChildContext | None = None  # the incarnation whose counts are not banked
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -127,12 +131,21 @@ class ChildRecord:
             now, self._started_at, self._last_heartbeat, self._last_activity,
             watch_activity=self._condition is not ChildState.AUTH_REQUIRED)  # it waits for a login
 
+    def totals(self) -> Mapping[str, int]:
+        """Named counts over every incarnation of this record: banked ones plus the current one."""
+        totals = dict(self._unbanked.counts) if self._unbanked is not None else {}
+        for name, n in self._banked.items():
+            totals[name] = totals.get(name, 0) + n
+        return MappingProxyType(totals)
+
     # --- an incarnation begins -----------------------------------------------------------------
 
     def started(self, ctx: ChildContext, now: float) -> None:
         """Incarnation `ctx.incarnation` is being started at `now`."""
+        self._bank()
         self._incarnation = ctx.incarnation
         self._ctx = ctx
+        self._unbanked = ctx
         self._ref = None
         self._condition = ChildState.STARTING
         self._batch = None
@@ -225,6 +238,7 @@ class ChildRecord:
     def down(self) -> After:
         """Its incarnation has ended; what is to become of it."""
         self._down = True
+        self._bank()
         return self._after
 
     def stopped(self) -> None:
@@ -252,6 +266,7 @@ class ChildRecord:
 
         ctx = self._ctx
         state = self.state
+        totals = self.totals()
         return ChildStatus(
             id=self.spec.id,
             supervisor=supervisor,
@@ -266,7 +281,8 @@ class ChildRecord:
             published_at=now + wall_offset,
             details=ctx.details if ctx is not None else _NO_DETAILS,
             mailbox_size=inbox_size(self._ref),
-            messages=ctx.messages if ctx is not None else 0,
+            messages=totals.get("messages", 0),
+            totals=totals,
         )
 
     def _settle(self, condition: ChildState) -> None:
@@ -277,6 +293,11 @@ class ChildRecord:
     def _let_go(self) -> Victim | None:
         ref, self._ref = self._ref, None
         return None if self._ctx is None or self._down else (ref, self._ctx, self.spec)
+
+    def _bank(self) -> None:
+        if self._unbanked is not None:
+            self._banked.update(self._unbanked.counts)
+            self._unbanked = None
 
 
 def inbox_size(ref: pykka.ActorRef[Any] | None) -> int:

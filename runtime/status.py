@@ -28,7 +28,9 @@ class ChildStatus:
     published_at: float
     details: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     mailbox_size: int = 0  # messages waiting in the child's actor inbox
-    messages: int = 0  # messages the current incarnation has handled
+    messages: int = 0  # messages its actor has handled, over all incarnations: totals["messages"]
+    # Named counts (`ChildContext.count`) over all incarnations of the child: they never go back.
+    totals: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
 
 class StatusBoard:

@@ -66,3 +66,14 @@ def test_published_details_merge_and_are_read_only() -> None:
     assert dict(before) == {"browser_pid": 41, "memory_bytes": 1}
     with pytest.raises(TypeError):
         ctx.details["x"] = 1  # type: ignore[index]
+
+
+def test_counts_add_up_by_name_and_are_read_as_a_copy() -> None:
+    ctx = context([])
+    ctx.count("messages")
+    ctx.count("events", 5)
+    ctx.count("messages")
+    counts = ctx.counts
+    ctx.count("events")
+    assert counts == {"messages": 2, "events": 5}
+    assert ctx.messages == 2

@@ -106,6 +106,22 @@ def test_a_problem_is_news_once_and_a_healthy_report_clears_it() -> None:
     assert not child.can_clear()
 
 
+def test_counts_are_banked_when_an_incarnation_ends_and_never_go_back() -> None:
+    child = record()
+    first = begin(child)
+    first.count("messages", 3)
+    first.count("events")
+    assert dict(child.totals()) == {"messages": 3, "events": 1}
+    child.stopping(1, After.RESTART)
+    child.down()
+    first.count("messages", 100)  # an abandoned thread counting on: its incarnation has ended
+    second = begin(child)
+    second.count("messages", 2)
+    assert dict(child.totals()) == {"messages": 5, "events": 1}
+    status = child.status("sup", 0.0, 0.0)
+    assert (status.messages, dict(status.totals)) == (5, {"messages": 5, "events": 1})
+
+
 def test_a_stopping_supervisor_releases_only_children_still_running() -> None:
     child = record()
     begin(child)
