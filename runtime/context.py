@@ -15,6 +15,7 @@ from runtime.messages import (
     ChildExited,
     Healthy,
     Heartbeat,
+    Offline,
     Unhealthy,
 )
 from runtime.scheduler import Scheduler
@@ -68,6 +69,10 @@ class ChildContext:
 
     def auth_required(self, detail: str = "") -> None:
         self._tell(AuthRequired(self.child_id, self.incarnation, detail))
+
+    def offline(self, detail: str = "") -> None:
+        """It cannot reach its app; `healthy()` once it can. Spends no restart budget."""
+        self._tell(Offline(self.child_id, self.incarnation, detail))
 
     def exited(self, *, abnormal: bool, error: str = "") -> None:
         """Report the end of this incarnation; only the first report counts."""

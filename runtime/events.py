@@ -103,5 +103,6 @@ _WARNINGS = frozenset({
     EventName.CHILD_ABANDONED,
     EventName.SUPERVISOR_ESCALATED,
     EventName.AUTH_REQUIRED,
+    EventName.CHILD_OFFLINE,
     EventName.CHILD_UNHEALTHY,
 })

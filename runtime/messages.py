@@ -12,6 +12,7 @@ __all__ = [
     "ChildExited",
     "Healthy",
     "Heartbeat",
+    "Offline",
     "RestartChild",
     "RestartDue",
     "StartChild",
@@ -51,7 +52,7 @@ class Unhealthy:
 
 @dataclass(frozen=True, slots=True)
 class Healthy:
-    """A problem the child reported (unhealthy, auth required) has cleared."""
+    """A problem the child reported (unhealthy, auth required, offline) has cleared."""
 
     child_id: str
     incarnation: int
@@ -60,6 +61,15 @@ class Healthy:
 @dataclass(frozen=True, slots=True)
 class AuthRequired:
     """The child needs an operator (e.g. a login); a restart would not help."""
+
+    child_id: str
+    incarnation: int
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Offline:
+    """The child cannot reach its app (network or app down); a restart would not help."""
 
     child_id: str
     incarnation: int

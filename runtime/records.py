@@ -31,8 +31,11 @@ _NO_DETAILS: MappingProxyType[str, Any] = MappingProxyType({})
 
 RUNNING = frozenset({
     ChildState.STARTING, ChildState.HEALTHY, ChildState.UNHEALTHY, ChildState.AUTH_REQUIRED,
+    ChildState.OFFLINE,
 })
-_CLEARABLE = frozenset({ChildState.UNHEALTHY, ChildState.AUTH_REQUIRED})
+_CLEARABLE = frozenset({ChildState.UNHEALTHY, ChildState.AUTH_REQUIRED, ChildState.OFFLINE})
+# Waiting for a login or for its app to answer, a child has no activity to show.
+_IDLE_BY_NECESSITY = frozenset({ChildState.AUTH_REQUIRED, ChildState.OFFLINE})
 
 
 class After(Enum):
@@ -129,7 +132,7 @@ class ChildRecord:
             return None
         return self.spec.liveness.overdue(
             now, self._started_at, self._last_heartbeat, self._last_activity,
-            watch_activity=self._condition is not ChildState.AUTH_REQUIRED)  # it waits for a login
+            watch_activity=self._condition not in _IDLE_BY_NECESSITY)
 
     def totals(self) -> Mapping[str, int]:
         """Named counts over every incarnation of this record: banked ones plus the current one."""
@@ -187,6 +190,10 @@ class ChildRecord:
     def auth_required(self) -> bool:
         """It waits for an operator (a login); True if that is news."""
         return self._entered(ChildState.AUTH_REQUIRED)
+
+    def went_offline(self) -> bool:
+        """It cannot reach its app (heartbeats still count); True if that is news."""
+        return self._entered(ChildState.OFFLINE)
 
     def _entered(self, condition: ChildState) -> bool:
         if self._condition is condition:

@@ -26,6 +26,7 @@ from runtime.messages import (
     ChildExited,
     Healthy,
     Heartbeat,
+    Offline,
     RestartChild,
     RestartDue,
     StartChild,
@@ -186,6 +187,10 @@ class Supervisor(SupervisedActor):
                 child = self._current(child_id, incarnation)
                 if child is not None and child.auth_required():
                     self._announce(EventName.AUTH_REQUIRED, child.id, detail=detail)
+            case Offline(child_id=child_id, incarnation=incarnation, detail=detail):
+                child = self._current(child_id, incarnation)
+                if child is not None and child.went_offline():
+                    self._announce(EventName.CHILD_OFFLINE, child.id, detail=detail)
             case ChildExited():
                 self._on_exited(message)
             case Terminated():

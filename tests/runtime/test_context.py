@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from runtime import ChildContext, FakeClock, Reason, Scheduler
-from runtime.messages import Activity, AuthRequired, ChildExited, Healthy, Heartbeat, Unhealthy
+from runtime.messages import (
+    Activity,
+    AuthRequired,
+    ChildExited,
+    Healthy,
+    Heartbeat,
+    Offline,
+    Unhealthy,
+)
 
 
 def context(sink: list[object]) -> ChildContext:
@@ -20,12 +28,14 @@ def test_reports_carry_the_child_and_its_incarnation() -> None:
     ctx.unhealthy(Reason.MEMORY, restart=True, detail="612 MiB")
     ctx.healthy()
     ctx.auth_required("QR")
+    ctx.offline("DNS")
     ctx.exited(abnormal=True, error="boom")
     ctx.exited(abnormal=False)
     assert sent == [
         Heartbeat("acct-1", 2), Activity("acct-1", 2),
         Unhealthy("acct-1", 2, Reason.MEMORY, True, "612 MiB"), Healthy("acct-1", 2),
-        AuthRequired("acct-1", 2, "QR"), ChildExited("acct-1", 2, True, "boom"),
+        AuthRequired("acct-1", 2, "QR"), Offline("acct-1", 2, "DNS"),
+        ChildExited("acct-1", 2, True, "boom"),
     ]
 
 
