@@ -10,6 +10,7 @@ __all__ = [
     "Activity",
     "AuthRequired",
     "ChildExited",
+    "CooldownOver",
     "Healthy",
     "Heartbeat",
     "Offline",
@@ -96,6 +97,14 @@ class RestartDue:
     """A backoff delay ran out for the batch `batch`."""
 
     batch: int
+
+
+@dataclass(frozen=True, slots=True)
+class CooldownOver:
+    """The cooldown of a child that failed as incarnation `incarnation` ran out."""
+
+    child_id: str
+    incarnation: int
 
 
 @dataclass(frozen=True, slots=True)

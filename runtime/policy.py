@@ -25,7 +25,8 @@ __all__ = [
     "RestartAfter",
     "affected",
     "decide",
-    "restart_by_hand",
+    "fresh_restart",
+    "start_by_hand",
 ]
 
 
@@ -64,10 +65,14 @@ class RestartAfter:
 
 @dataclass(frozen=True, slots=True)
 class GiveUp:
-    """Stop the child and leave it `failed`: its budget ran out, or it is never restarted."""
+    """Stop the child and leave it `failed`: its budget ran out, or it is never restarted.
+
+    With `retry_after` it is started again that many seconds after it failed, budget fresh.
+    """
 
     restarts: tuple[float, ...]
     exhausted: bool
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +120,7 @@ def decide(
     if intensity.exhausted:
         if budget.on_exhausted is OnExhausted.ESCALATE:
             return Escalate(restarts=intensity.restarts)
-        return GiveUp(restarts=intensity.restarts, exhausted=True)
+        return GiveUp(restarts=intensity.restarts, exhausted=True, retry_after=budget.cooldown)
     return RestartAfter(
         children=affected(strategy, child.id, siblings),
         delay=backoff_delay(budget.backoff, intensity.attempt, rand),
@@ -140,11 +145,14 @@ def affected(strategy: Strategy, failed: str, siblings: Sequence[ChildView]) -> 
             return tuple(s.id for s in siblings if s.id == failed or s.running)
 
 
-def restart_by_hand(child: ChildView, *, only_if_down: bool = False) -> RestartAfter | Ignore:
-    """An operator's restart (or start, with `only_if_down`) of `child`.
+def fresh_restart(child: ChildView) -> RestartAfter:
+    """A restart outside the budget: an operator's, a reload's, or the one ending a cooldown.
 
     It happens at once, touches no sibling, and begins a fresh budget.
     """
-    if only_if_down and child.running:
-        return IGNORE
     return RestartAfter(children=(child.id,), delay=0.0, attempt=0, restarts=())
+
+
+def start_by_hand(child: ChildView) -> RestartAfter | Ignore:
+    """An operator's start: a fresh restart of a child that is down; a running one is left be."""
+    return IGNORE if child.running else fresh_restart(child)

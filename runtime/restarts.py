@@ -3,7 +3,7 @@
 Whom to restart and after what delay is decided by `runtime.policy`; this is the mechanism
 that does it, on the supervisor's own thread, changing each record only through its
 transitions. Incarnations are ended on reaper threads and delays are timers; both report
-back as messages to the supervisor's inbox (`Terminated`, `RestartDue`).
+back as messages to the supervisor's inbox (`Terminated`, `RestartDue`, `CooldownOver`).
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from runtime.clock import Clock
 from runtime.context import ChildContext
 from runtime.events import Announcer
-from runtime.messages import RestartDue, Terminated
+from runtime.messages import CooldownOver, RestartDue, Terminated
 from runtime.policy import Decision, Escalate, Fault, GiveUp, Ignore, LetStop, RestartAfter
 from runtime.reaper import Reaper
 from runtime.records import After, ChildRecord
 from runtime.roster import Roster
 from runtime.scheduler import Scheduler, Timer
 from runtime.shutdown import Victim
-from runtime.vocabulary import EventName, Reason
+from runtime.vocabulary import ChildState, EventName, Reason
 
 __all__ = ["Batch", "Restarts"]
 
@@ -60,11 +60,14 @@ class Restarts:
         self.reaper = Reaper(announce.supervisor, inbox)
         self.batches: dict[int, Batch] = {}
         self._ids = itertools.count(1)
+        self._cooldowns: dict[str, float] = {}  # given up, to be tried again once down
+        self._cooling: dict[str, Timer] = {}  # failed, waiting out a cooldown
 
     # --- starting ------------------------------------------------------------------------------
 
     def start(self, child: ChildRecord, now: float) -> None:
         """Start a new incarnation of `child`; a start that raises is reported as its exit."""
+        self._end_cooldown(child)  # whatever started it supersedes a cooldown
         ctx = ChildContext(child.id, child.incarnation + 1, self.inbox, self.clock, self.scheduler)
         child.started(ctx, now)
         try:
@@ -119,12 +122,17 @@ class Restarts:
                 batch.delay, lambda: self.inbox(RestartDue(batch.id)))
 
     def _settle(self, child: ChildRecord) -> None:
-        """Leave `child` down for good: stopped on request, or failed."""
+        """Leave `child` down: stopped on request, or failed (until its cooldown ends, if any)."""
+        retry_after = self._cooldowns.pop(child.id, None)
         if child.after is After.STOP:
             child.stopped()
             self.announce(EventName.CHILD_STOPPED, child.id)
-        else:
-            child.failed()
+            return
+        child.failed()
+        if retry_after is not None:
+            over = CooldownOver(child.id, child.incarnation)
+            self._cooling[child.id] = self.scheduler.call_later(
+                retry_after, lambda: self.inbox(over))
 
     def _members(self, batch: Batch) -> list[ChildRecord]:
         """The children still in `batch`, in its order (an operator may have taken one out)."""
@@ -177,11 +185,16 @@ class Restarts:
                 pass
             case LetStop():
                 self.stop([child], After.STOP)
-            case GiveUp(restarts=restarts, exhausted=exhausted):
+            case GiveUp(restarts=restarts, exhausted=exhausted, retry_after=retry_after):
                 child.faulted(reason, restarts)
                 if exhausted:
                     self.announce(EventName.REACHED_MAX_RESTARTS, child.id, reason=reason,
                                   detail=detail)
+                if retry_after is not None:
+                    self._cooldowns[child.id] = retry_after
+                    self.announce(EventName.RESTART_SCHEDULED, child.id, reason=reason,
+                                  attempt=0, delay=retry_after,
+                                  detail=f"cooldown: tried again {retry_after:g}s after failing")
                 self.stop([child], After.FAIL, hung=hung)
             case Escalate(restarts=restarts):  # the supervisor fails next; its parent decides
                 child.faulted(reason, restarts)
@@ -223,7 +236,12 @@ class Restarts:
             self.due(batch.id)
 
     def keep_down(self, child: ChildRecord) -> None:
-        """Stop `child` and keep it stopped, wherever it is: running or in a batch."""
+        """Stop `child` and keep it stopped, wherever it is: running, in a batch, cooling down."""
+        if child.state is ChildState.FAILED:
+            if self._end_cooldown(child):
+                child.stopped()
+                self.announce(EventName.CHILD_STOPPED, child.id)
+            return
         if child.batch is None:
             self.stop([child], After.STOP)
             return
@@ -233,6 +251,28 @@ class Restarts:
             batch.children.remove(child.id)
             self._settle(child)
 
+    # --- cooldowns ------------------------------------------------------------------------------
+
+    def cooldown_over(self, child: ChildRecord, incarnation: int, fresh: RestartAfter,
+                      now: float) -> None:
+        """The cooldown of `child` ran out: start it again, budget fresh, for its last reason."""
+        if child.incarnation != incarnation or not self._end_cooldown(child):
+            return  # started or stopped by hand meanwhile
+        reason = child.last_reason or Reason.CRASH
+        child.faulted(reason, fresh.restarts)
+        child.restart_decided(reason, now)
+        self.start(child, now)
+        self.announce(EventName.CHILD_RESTARTED, child.id, reason=reason)
+
+    def _end_cooldown(self, child: ChildRecord) -> bool:
+        """Forget a cooldown of `child`, planned or under way; True if one was waited out."""
+        self._cooldowns.pop(child.id, None)
+        timer = self._cooling.pop(child.id, None)
+        if timer is None:
+            return False
+        timer.cancel()
+        return True
+
     # --- the end -------------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -240,5 +280,7 @@ class Restarts:
         for batch in self.batches.values():
             if batch.timer is not None:
                 batch.timer.cancel()
+        for timer in self._cooling.values():
+            timer.cancel()
         self.batches.clear()
         self.reaper.join()

@@ -24,6 +24,7 @@ from runtime.messages import (
     Activity,
     AuthRequired,
     ChildExited,
+    CooldownOver,
     Healthy,
     Heartbeat,
     Offline,
@@ -35,7 +36,7 @@ from runtime.messages import (
     Tick,
     Unhealthy,
 )
-from runtime.policy import Escalate, Fault, decide, restart_by_hand
+from runtime.policy import Escalate, Fault, decide, fresh_restart, start_by_hand
 from runtime.records import ChildRecord, inbox_size
 from runtime.restarts import Restarts
 from runtime.roster import Roster
@@ -197,6 +198,8 @@ class Supervisor(SupervisedActor):
                 self._restarts.terminated(message)
             case RestartDue(batch=batch_id):
                 self._restarts.due(batch_id)
+            case CooldownOver(child_id=child_id, incarnation=incarnation):
+                self._cooldown_over(child_id, incarnation)
             case RestartChild(child_id=child_id):
                 self._restart_by_hand(child_id)
             case StopChild(child_id=child_id):
@@ -263,16 +266,23 @@ class Supervisor(SupervisedActor):
     def _restart_by_hand(self, child_id: str, *, only_if_down: bool = False) -> None:
         child = self._roster.get(child_id)
         if child is not None:
-            decision = restart_by_hand(child.view(), only_if_down=only_if_down)
+            view = child.view()
+            decision = start_by_hand(view) if only_if_down else fresh_restart(view)
             fault = Fault(child.incarnation, Reason.MANUAL)
             self._restarts.carry_out(child, fault, decision, self.clock.monotonic())
 
+    def _cooldown_over(self, child_id: str, incarnation: int) -> None:
+        child = self._roster.get(child_id)
+        if child is not None:
+            self._restarts.cooldown_over(child, incarnation, fresh_restart(child.view()),
+                                         self.clock.monotonic())
+
     def _stop_by_hand(self, child_id: str) -> None:
         child = self._roster.get(child_id)
-        if child is None or child.state in _DOWN:
+        if child is None or child.state is ChildState.STOPPED:
             return
         child.stop_requested()
-        self._restarts.keep_down(child)
+        self._restarts.keep_down(child)  # a failed child is stopped only if it was cooling down
 
     # --- the timer -------------------------------------------------------------------------------
 

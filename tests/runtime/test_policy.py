@@ -20,7 +20,8 @@ from runtime.policy import (
     RestartAfter,
     affected,
     decide,
-    restart_by_hand,
+    fresh_restart,
+    start_by_hand,
 )
 
 budgets = st.builds(
@@ -31,6 +32,7 @@ budgets = st.builds(
                       max=st.floats(0.001, 1_000.0), jitter=st.floats(0.0, 0.99)),
     reset_after=st.floats(0.001, 10_000.0),
     on_exhausted=st.sampled_from(OnExhausted),
+    cooldown=st.none() | st.floats(0.0, 10_000.0),
 )
 gaps = st.lists(st.floats(0.0, 2_000.0), max_size=40)
 rands = st.floats(0.0, 1.0, exclude_max=True)
@@ -116,7 +118,8 @@ def test_an_exhausted_budget_gives_up_or_escalates_as_it_says(
         if budget.on_exhausted is OnExhausted.ESCALATE:
             assert isinstance(decision, Escalate)
         else:
-            assert decision == GiveUp(restarts=decision.restarts, exhausted=True)
+            assert decision == GiveUp(restarts=decision.restarts, exhausted=True,
+                                      retry_after=budget.cooldown)
         assert len(decision.restarts) == budget.max_restarts
         assert all(now - t < budget.window for t in decision.restarts)
 
@@ -124,7 +127,7 @@ def test_an_exhausted_budget_gives_up_or_escalates_as_it_says(
 def test_the_fourth_failure_inside_the_window_exhausts_the_default_budget() -> None:
     decisions = [d for _, d in fail_repeatedly(child(), [0.0, 10.0, 20.0, 30.0])]
     assert [d.attempt for d in decisions[:3] if isinstance(d, RestartAfter)] == [1, 2, 3]
-    assert decisions[3] == GiveUp(restarts=(0.0, 10.0, 20.0), exhausted=True)
+    assert decisions[3] == GiveUp(restarts=(0.0, 10.0, 20.0), exhausted=True, retry_after=900.0)
 
 
 @given(budgets.filter(lambda b: b.max_restarts > 0), st.floats(0.0, 10_000.0))
@@ -150,7 +153,7 @@ def test_a_restart_by_hand_begins_a_fresh_budget(
     for _, decision in fail_repeatedly(view, times):
         if not isinstance(decision, Ignore):
             view = replace(view, restarts=decision.restarts)
-    by_hand = restart_by_hand(view)
+    by_hand = fresh_restart(view)
     assert by_hand == RestartAfter(children=("a",), delay=0.0, attempt=0, restarts=())
     view = replace(view, restarts=by_hand.restarts)
     after = decide(crash(view), view, [view], Strategy.ONE_FOR_ONE, times[-1] if times else 0, 0.5)
@@ -161,9 +164,15 @@ def test_a_restart_by_hand_begins_a_fresh_budget(
         assert isinstance(after, GiveUp | Escalate)
 
 
+def test_a_child_given_up_without_a_cooldown_stays_failed() -> None:
+    view = child(budget=RestartBudget(max_restarts=0, cooldown=None))
+    decision = decide(crash(view), view, [view], Strategy.ONE_FOR_ONE, 0.0, 0.5)
+    assert decision == GiveUp(restarts=(), exhausted=True, retry_after=None)
+
+
 def test_a_start_by_hand_of_a_running_child_does_nothing() -> None:
-    assert restart_by_hand(child(), only_if_down=True) == Ignore()
-    assert isinstance(restart_by_hand(child(running=False), only_if_down=True), RestartAfter)
+    assert start_by_hand(child()) == Ignore()
+    assert start_by_hand(child(running=False)) == fresh_restart(child(running=False))
 
 
 sibling_sets = st.lists(st.booleans(), min_size=1, max_size=12).flatmap(
