@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 
+from runtime.spec import ChildSpec
 from runtime.vocabulary import Reason
 
 __all__ = [
     "Activity",
+    "AddChild",
     "AuthRequired",
     "ChildExited",
     "CooldownOver",
     "Healthy",
     "Heartbeat",
     "Offline",
+    "RemoveChild",
+    "ReplaceChild",
     "RestartChild",
     "RestartDue",
     "StartChild",
@@ -135,3 +140,30 @@ class StartChild:
     """Operator: start a stopped or failed child with a fresh restart budget."""
 
     child_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AddChild:
+    """Operator: add a child after the others and start it; `done` is answered once it shows."""
+
+    spec: ChildSpec
+    done: Future[None] = field(default_factory=Future, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveChild:
+    """Operator: stop a child (reported as stopped) and forget it; `done` once it is gone."""
+
+    child_id: str
+    done: Future[None] = field(default_factory=Future, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceChild:
+    """Operator: restart the child `spec.id` from `spec`, with a fresh budget (reason `reload`).
+
+    `done` is answered once it runs from the new spec, or once a stop kept it down first.
+    """
+
+    spec: ChildSpec
+    done: Future[None] = field(default_factory=Future, compare=False)

@@ -55,11 +55,12 @@ class ChildRecord:
     __slots__ = (
         "_abandoned", "_after", "_banked", "_batch", "_condition", "_ctx", "_decided_at", "_down",
         "_healthy_since", "_incarnation", "_last_activity", "_last_heartbeat", "_last_reason",
-        "_ref", "_restarts", "_restarts_total", "_started_at", "_unbanked", "spec",
+        "_next_spec", "_ref", "_restarts", "_restarts_total", "_started_at", "_unbanked", "spec",
     )
 
     def __init__(self, spec: ChildSpec) -> None:
         self.spec = spec
+        self._next_spec: ChildSpec | None = None  # what its next incarnation starts from
         self._incarnation = 0
         # What the child is while it is not in a batch: up (starting, healthy, ...) or settled.
         self._condition = ChildState.STOPPED
@@ -145,6 +146,8 @@ class ChildRecord:
 
     def started(self, ctx: ChildContext, now: float) -> None:
         """Incarnation `ctx.incarnation` is being started at `now`."""
+        if self._next_spec is not None:
+            self.spec, self._next_spec = self._next_spec, None
         self._bank()
         self._incarnation = ctx.incarnation
         self._ctx = ctx
@@ -214,6 +217,10 @@ class ChildRecord:
         self._last_reason = reason
         self._decided_at = now
         self._restarts_total += 1
+
+    def respecified(self, spec: ChildSpec) -> None:
+        """Its next incarnation starts from `spec`; the running one ends as its own spec says."""
+        self._next_spec = spec
 
     def stop_requested(self) -> None:
         """An operator stopped it: no restart under way is to be timed any more."""

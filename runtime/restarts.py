@@ -237,6 +237,8 @@ class Restarts:
 
     def keep_down(self, child: ChildRecord) -> None:
         """Stop `child` and keep it stopped, wherever it is: running, in a batch, cooling down."""
+        if child.state is ChildState.STOPPED:
+            return
         if child.state is ChildState.FAILED:
             if self._end_cooldown(child):
                 child.stopped()
@@ -263,6 +265,10 @@ class Restarts:
         child.restart_decided(reason, now)
         self.start(child, now)
         self.announce(EventName.CHILD_RESTARTED, child.id, reason=reason)
+
+    def forget(self, child: ChildRecord) -> None:
+        """`child` (down for good) leaves the supervisor: nothing is to start it again."""
+        self._end_cooldown(child)
 
     def _end_cooldown(self, child: ChildRecord) -> bool:
         """Forget a cooldown of `child`, planned or under way; True if one was waited out."""

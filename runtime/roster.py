@@ -17,9 +17,10 @@ class Roster:
 
     def __init__(self, specs: Iterable[ChildSpec]) -> None:
         # A tuple, replaced whole on change: a kill hook reads it from another thread.
-        self._records = tuple(ChildRecord(spec) for spec in specs)
-        self._by_id = {r.id: r for r in self._records}
-        self._position = {r.id: i for i, r in enumerate(self._records)}
+        self._records: tuple[ChildRecord, ...] = ()
+        self._by_id: dict[str, ChildRecord] = {}
+        self._position: dict[str, int] = {}
+        self._replace(tuple(ChildRecord(spec) for spec in specs))
 
     def __iter__(self) -> Iterator[ChildRecord]:
         return iter(self._records)
@@ -29,6 +30,23 @@ class Roster:
 
     def __reversed__(self) -> Iterator[ChildRecord]:
         return reversed(self._records)
+
+    def __contains__(self, child_id: object) -> bool:
+        return child_id in self._by_id
+
+    def add(self, spec: ChildSpec) -> ChildRecord:
+        """A record for `spec`, last in start order."""
+        child = ChildRecord(spec)
+        self._replace((*self._records, child))
+        return child
+
+    def remove(self, child_id: str) -> None:
+        self._replace(tuple(r for r in self._records if r.id != child_id))
+
+    def _replace(self, records: tuple[ChildRecord, ...]) -> None:
+        self._records = records
+        self._by_id = {r.id: r for r in records}
+        self._position = {r.id: i for i, r in enumerate(records)}
 
     def get(self, child_id: str) -> ChildRecord | None:
         return self._by_id.get(child_id)

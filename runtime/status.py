@@ -71,6 +71,25 @@ class StatusBoard:
         status = self._by_child.get(child_id)
         return None if status is None else self._refs.get(status.supervisor)
 
+    def supervisor(self, supervisor: str) -> Any:
+        """The actor ref that `supervisor` published with, or None."""
+        return self._refs.get(supervisor)
+
+    def forget(self, supervisor: str) -> None:
+        """Drop `supervisor`'s snapshot, and those of the supervisors under it (a removed child)."""
+        with self._lock:
+            by_supervisor = dict(self._by_supervisor)
+            refs = dict(self._refs)
+            doomed = [supervisor]
+            while doomed:
+                gone = doomed.pop()
+                refs.pop(gone, None)
+                doomed.extend(s.id for s in by_supervisor.pop(gone, ()) if s.id in by_supervisor)
+            self._refs = refs
+            self._by_supervisor = by_supervisor
+            self._by_child = {s.id: s for group in by_supervisor.values() for s in group}
+            self._changed.notify_all()
+
     def wait_for(self, predicate: Callable[[StatusBoard], bool], timeout: float) -> bool:
         """Block until `predicate(board)` holds or `timeout` real seconds pass (for tests, CLIs)."""
         with self._changed:

@@ -20,14 +20,18 @@ from runtime.child import SupervisedActor
 from runtime.context import ChildContext
 from runtime.events import Announcer, EventBus
 from runtime.intensity import RestartBudget
+from runtime.membership import Membership
 from runtime.messages import (
     Activity,
+    AddChild,
     AuthRequired,
     ChildExited,
     CooldownOver,
     Healthy,
     Heartbeat,
     Offline,
+    RemoveChild,
+    ReplaceChild,
     RestartChild,
     RestartDue,
     StartChild,
@@ -84,6 +88,7 @@ class Supervisor(SupervisedActor):
             self._roster, in_order=spec.strategy is not Strategy.ONE_FOR_ONE,
             announce=self._announce, clock=self.clock, scheduler=self.scheduler,
             inbox=self._inbox)
+        self._membership = Membership(spec.id, self._roster, self._restarts, board)
         self._tick_timer: Timer | None = None
         self._dirty = False
 
@@ -150,6 +155,7 @@ class Supervisor(SupervisedActor):
         for child in up:  # e.g. a session.stopped webhook for each session at shutdown
             self._announce(EventName.CHILD_STOPPED, child.id, detail=f"{self.spec.id} stopping")
         self._publish()
+        self._membership.refuse_all(self.actor_inbox)
 
     def receive(self, message: Any) -> Any:
         match message:
@@ -171,6 +177,9 @@ class Supervisor(SupervisedActor):
                 if not self._handle(message):
                     return super().receive(message)
                 self._dirty = True
+                if self._membership.pending and self._membership.settle():
+                    self._publish()  # a caller told of a change finds it on the board
+                    self._membership.answer()
         if self._dirty and self.actor_inbox.empty():
             self._publish()
         return None
@@ -206,6 +215,8 @@ class Supervisor(SupervisedActor):
                 self._stop_by_hand(child_id)
             case StartChild(child_id=child_id):
                 self._restart_by_hand(child_id, only_if_down=True)
+            case AddChild() | RemoveChild() | ReplaceChild():
+                self._membership.change(message, self.clock.monotonic())
             case _:
                 return False
         return True
@@ -265,7 +276,7 @@ class Supervisor(SupervisedActor):
 
     def _restart_by_hand(self, child_id: str, *, only_if_down: bool = False) -> None:
         child = self._roster.get(child_id)
-        if child is not None:
+        if child is not None and not self._membership.removing(child_id):
             view = child.view()
             decision = start_by_hand(view) if only_if_down else fresh_restart(view)
             fault = Fault(child.incarnation, Reason.MANUAL)

@@ -39,6 +39,7 @@ class Reason(StrEnum):
     ACTIVITY = "activity"
     MEMORY = "memory"
     MANUAL = "manual"
+    RELOAD = "reload"  # restarted with a new spec
 
 
 class ChildState(StrEnum):

@@ -51,3 +51,18 @@ def test_a_reader_that_waits_is_woken_by_the_publication_it_waits_for() -> None:
 
 def test_waiting_for_what_never_comes_gives_up_after_its_timeout() -> None:
     assert StatusBoard().wait_for(lambda b: bool(b.children()), 0.01) is False
+
+
+def test_a_forgotten_supervisor_leaves_the_board_with_the_supervisors_under_it() -> None:
+    board = StatusBoard()
+    board.publish("root", (status("mid", "root"), status("other", "root")), ref="root-ref")
+    board.publish("mid", (status("inner", "mid"), status("leaf", "mid")), ref="mid-ref")
+    board.publish("inner", (status("deep", "inner"),), ref="inner-ref")
+    assert board.supervisor("mid") == "mid-ref"
+    board.publish("root", (status("other", "root"),))  # root dropped mid, then forgets it
+    board.forget("mid")
+    assert [s.id for s in board.children()] == ["other"]
+    assert (board.supervisor("mid"), board.supervisor("inner")) == (None, None)
+    assert board.supervisor_of("other") == "root-ref"
+    board.forget("nobody")
+    assert [s.id for s in board.children()] == ["other"]
