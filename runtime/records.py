@@ -297,6 +297,7 @@ class ChildRecord:
             mailbox_size=inbox_size(self._ref),
             messages=totals.get("messages", 0),
             totals=totals,
+            kind=self.spec.kind,
         )
 
     def _settle(self, condition: ChildState) -> None:

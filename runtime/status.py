@@ -31,6 +31,7 @@ class ChildStatus:
     messages: int = 0  # messages its actor has handled, over all incarnations: totals["messages"]
     # Named counts (`ChildContext.count`) over all incarnations of the child: they never go back.
     totals: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    kind: str = ""  # its spec's kind
 
 
 class StatusBoard:
@@ -62,6 +63,14 @@ class StatusBoard:
         if supervisor is not None:
             return by_supervisor.get(supervisor, ())
         return tuple(s for group in by_supervisor.values() for s in group)
+
+    def of_kind(self, kind: str) -> tuple[ChildStatus, ...]:
+        """The children of `kind` under every supervisor, in an order that stays put.
+
+        Supervisors come in the order they first published, each one's children in start
+        order: children of one kind (sessions, say) may live under several supervisors.
+        """
+        return tuple(s for group in self._by_supervisor.values() for s in group if s.kind == kind)
 
     def get(self, child_id: str) -> ChildStatus | None:
         return self._by_child.get(child_id)
