@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -52,6 +52,7 @@ class ChildContext:
         self._details: MappingProxyType[str, Any] = MappingProxyType({})
         self.thread: threading.Thread | None = None
         self._counts: dict[str, int] = {}
+        self._counted: Mapping[str, int] | None = MappingProxyType({})  # None: counts changed
 
     # --- reports, from the child -------------------------------------------------------------
 
@@ -103,12 +104,16 @@ class ChildContext:
         """
         with self._lock:
             self._counts[name] = self._counts.get(name, 0) + n
+            self._counted = None
 
     @property
-    def counts(self) -> dict[str, int]:
-        """A copy of this incarnation's counts."""
-        with self._lock:
-            return dict(self._counts)
+    def counts(self) -> Mapping[str, int]:
+        """This incarnation's counts as they are now: the same object until one changes."""
+        counted = self._counted
+        if counted is None:
+            with self._lock:
+                counted = self._counted = MappingProxyType(dict(self._counts))
+        return counted
 
     @property
     def messages(self) -> int:

@@ -28,6 +28,7 @@ from runtime.vocabulary import ChildState, Reason
 __all__ = ["RUNNING", "After", "ChildRecord", "inbox_size"]
 
 _NO_DETAILS: MappingProxyType[str, Any] = MappingProxyType({})
+_NO_COUNTS: Mapping[str, int] = MappingProxyType({})
 
 RUNNING = frozenset({
     ChildState.STARTING, ChildState.HEALTHY, ChildState.UNHEALTHY, ChildState.AUTH_REQUIRED,
@@ -55,7 +56,8 @@ class ChildRecord:
     __slots__ = (
         "_abandoned", "_after", "_banked", "_batch", "_condition", "_ctx", "_decided_at", "_down",
         "_healthy_since", "_incarnation", "_last_activity", "_last_heartbeat", "_last_reason",
-        "_next_spec", "_ref", "_restarts", "_restarts_total", "_started_at", "_unbanked", "spec",
+        "_next_spec", "_ref", "_restarts", "_restarts_total", "_started_at", "_totals",
+        "_totals_of", "_unbanked", "spec",
     )
 
     def __init__(self, spec: ChildSpec) -> None:
@@ -80,6 +82,8 @@ class ChildRecord:
         self._abandoned = 0  # threads of earlier incarnations left blocked
         self._banked: Counter[str] = Counter()  # counts of the incarnations that ended
         self._unbanked: ChildContext | None = None  # the incarnation whose counts are not banked
+        self._totals: Mapping[str, int] = _NO_COUNTS  # banked + live, as merged for `_totals_of`
+        self._totals_of: Mapping[str, int] | None = None
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -119,7 +123,9 @@ class ChildRecord:
 
     def is_current(self, incarnation: int) -> bool:
         """A report from `incarnation` is about the incarnation running now."""
-        return incarnation == self._incarnation and self.running
+        # Fields read directly: this runs for every heartbeat of every child.
+        return (incarnation == self._incarnation and self._batch is None
+                and self._condition in RUNNING)
 
     def view(self) -> ChildView:
         """The facts the restart policy decides on."""
@@ -137,10 +143,15 @@ class ChildRecord:
 
     def totals(self) -> Mapping[str, int]:
         """Named counts over every incarnation of this record: banked ones plus the current one."""
-        totals = dict(self._unbanked.counts) if self._unbanked is not None else {}
-        for name, n in self._banked.items():
-            totals[name] = totals.get(name, 0) + n
-        return MappingProxyType(totals)
+        live = self._unbanked.counts if self._unbanked is not None else _NO_COUNTS
+        if not self._banked:
+            return live
+        if live is not self._totals_of:  # read at every publication: merge only what changed
+            totals = dict(live)
+            for name, n in self._banked.items():
+                totals[name] = totals.get(name, 0) + n
+            self._totals, self._totals_of = MappingProxyType(totals), live
+        return self._totals
 
     # --- an incarnation begins -----------------------------------------------------------------
 
@@ -168,8 +179,10 @@ class ChildRecord:
 
     # --- reports of the running incarnation -----------------------------------------------------
 
-    def heartbeat(self, now: float) -> None:
+    def heartbeat(self, now: float) -> bool:
+        """It answered at `now`; True if that was its first answer (it was starting)."""
         self._last_heartbeat = now
+        return self._condition is ChildState.STARTING
 
     def activity(self, now: float) -> None:
         self._last_activity = now
@@ -279,7 +292,7 @@ class ChildRecord:
             return None if t is None else t + wall_offset
 
         ctx = self._ctx
-        state = self.state
+        state = self._condition if self._batch is None else self.state
         totals = self.totals()
         return ChildStatus(
             id=self.spec.id,
@@ -313,6 +326,7 @@ class ChildRecord:
         if self._unbanked is not None:
             self._banked.update(self._unbanked.counts)
             self._unbanked = None
+            self._totals_of = None
 
 
 def inbox_size(ref: pykka.ActorRef[Any] | None) -> int:
