@@ -7,14 +7,18 @@ from typing import Any
 import pykka
 import pytest
 
-from runtime import ChildContext, ChildSpec, ChildState, FakeClock, Reason, Scheduler
+from runtime import ChildContext, ChildSpec, ChildState, FakeClock, Liveness, Reason, Scheduler
 from runtime.records import After, ChildRecord
 
 S = ChildState
 
 
-def record() -> ChildRecord:
-    return ChildRecord(ChildSpec(id="a", start=lambda ctx: pytest.fail("not started here")))
+def spec(**kwargs: Any) -> ChildSpec:
+    return ChildSpec(id="a", start=lambda ctx: pytest.fail("not started here"), **kwargs)
+
+
+def record(**kwargs: Any) -> ChildRecord:
+    return ChildRecord(spec(**kwargs))
 
 
 def begin(child: ChildRecord, now: float = 0.0) -> ChildContext:
@@ -131,3 +135,27 @@ def test_a_stopping_supervisor_releases_only_children_still_running() -> None:
     child.stopping(1, After.RESTART)  # a reaper has it already
     assert child.released() is None
     assert (child.state, child.batch) == (S.STOPPED, None)
+
+
+def test_an_offline_child_runs_is_cleared_like_any_problem_and_owes_no_activity() -> None:
+    child = record(liveness=Liveness(heartbeat_timeout=None, activity_timeout=5.0))
+    begin(child)
+    assert child.went_offline()
+    assert not child.went_offline()
+    assert (child.state, child.running, child.can_clear()) == (S.OFFLINE, True, True)
+    assert child.overdue(100.0) is None
+    assert child.became_healthy(100.0) == (S.OFFLINE, None)
+    assert child.overdue(100.0) == (Reason.ACTIVITY, "no activity for 100.0s")
+
+
+def test_a_new_spec_takes_effect_with_the_next_incarnation() -> None:
+    child = record()
+    begin(child)
+    new = spec(kind="session")
+    child.respecified(new)
+    victim = child.stopping(1, After.RESTART)
+    assert victim is not None and victim[2] is not new  # it ends as its own spec says
+    child.down()
+    begin(child)
+    assert child.spec is new
+    assert child.status("sup", 0.0, 0.0).kind == "session"
