@@ -9,7 +9,6 @@ OTP's `which_children` derives "restarting" from the pid field: a child in a bat
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 from enum import Enum
 from types import MappingProxyType
@@ -23,12 +22,12 @@ from runtime.policy import ChildView
 from runtime.shutdown import Victim
 from runtime.spec import ChildSpec
 from runtime.status import ChildStatus
+from runtime.totals import Totals
 from runtime.vocabulary import ChildState, Reason
 
 __all__ = ["RUNNING", "After", "ChildRecord", "inbox_size"]
 
 _NO_DETAILS: MappingProxyType[str, Any] = MappingProxyType({})
-_NO_COUNTS: Mapping[str, int] = MappingProxyType({})
 
 RUNNING = frozenset({
     ChildState.STARTING, ChildState.HEALTHY, ChildState.UNHEALTHY, ChildState.AUTH_REQUIRED,
@@ -54,10 +53,9 @@ class ChildRecord:
     """
 
     __slots__ = (
-        "_abandoned", "_after", "_banked", "_batch", "_condition", "_ctx", "_decided_at", "_down",
+        "_abandoned", "_after", "_batch", "_condition", "_ctx", "_decided_at", "_down",
         "_healthy_since", "_incarnation", "_last_activity", "_last_heartbeat", "_last_reason",
-        "_next_spec", "_ref", "_restarts", "_restarts_total", "_started_at", "_totals",
-        "_totals_of", "_unbanked", "spec",
+        "_next_spec", "_ref", "_restarts", "_restarts_total", "_started_at", "_totals", "spec",
     )
 
     def __init__(self, spec: ChildSpec) -> None:
@@ -80,10 +78,7 @@ class ChildRecord:
         self._healthy_since: float | None = None
         self._decided_at: float | None = None  # when the restart now under way was decided
         self._abandoned = 0  # threads of earlier incarnations left blocked
-        self._banked: Counter[str] = Counter()  # counts of the incarnations that ended
-        self._unbanked: ChildContext | None = None  # the incarnation whose counts are not banked
-        self._totals: Mapping[str, int] = _NO_COUNTS  # banked + live, as merged for `_totals_of`
-        self._totals_of: Mapping[str, int] | None = None
+        self._totals = Totals()
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -142,16 +137,8 @@ class ChildRecord:
             watch_activity=self._condition not in _IDLE_BY_NECESSITY)
 
     def totals(self) -> Mapping[str, int]:
-        """Named counts over every incarnation of this record: banked ones plus the current one."""
-        live = self._unbanked.counts if self._unbanked is not None else _NO_COUNTS
-        if not self._banked:
-            return live
-        if live is not self._totals_of:  # read at every publication: merge only what changed
-            totals = dict(live)
-            for name, n in self._banked.items():
-                totals[name] = totals.get(name, 0) + n
-            self._totals, self._totals_of = MappingProxyType(totals), live
-        return self._totals
+        """Named counts over every incarnation of this record: they never go back."""
+        return self._totals.read()
 
     # --- an incarnation begins -----------------------------------------------------------------
 
@@ -159,10 +146,9 @@ class ChildRecord:
         """Incarnation `ctx.incarnation` is being started at `now`."""
         if self._next_spec is not None:
             self.spec, self._next_spec = self._next_spec, None
-        self._bank()
+        self._totals.follow(ctx)
         self._incarnation = ctx.incarnation
         self._ctx = ctx
-        self._unbanked = ctx
         self._ref = None
         self._condition = ChildState.STARTING
         self._batch = None
@@ -265,7 +251,7 @@ class ChildRecord:
     def down(self) -> After:
         """Its incarnation has ended; what is to become of it."""
         self._down = True
-        self._bank()
+        self._totals.bank()
         return self._after
 
     def stopped(self) -> None:
@@ -321,12 +307,6 @@ class ChildRecord:
     def _let_go(self) -> Victim | None:
         ref, self._ref = self._ref, None
         return None if self._ctx is None or self._down else (ref, self._ctx, self.spec)
-
-    def _bank(self) -> None:
-        if self._unbanked is not None:
-            self._banked.update(self._unbanked.counts)
-            self._unbanked = None
-            self._totals_of = None
 
 
 def inbox_size(ref: pykka.ActorRef[Any] | None) -> int:
