@@ -11,6 +11,7 @@ from runtime.context import ChildContext
 from runtime.events import EventBus, LifecycleEvent
 from runtime.intensity import RestartBudget, RestartDecision, decide_restart, in_window
 from runtime.loop_thread import LoopThread
+from runtime.membership import UnknownChild, UnknownSupervisor
 from runtime.scheduler import Scheduler, Timer
 from runtime.spec import ChildSpec, Liveness, SupervisorSpec
 from runtime.status import ChildStatus, StatusBoard
@@ -45,6 +46,8 @@ __all__ = [
     "Supervisor",
     "SupervisorSpec",
     "Timer",
+    "UnknownChild",
+    "UnknownSupervisor",
     "backoff_delay",
     "decide_restart",
     "in_window",

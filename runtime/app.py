@@ -6,6 +6,7 @@ import logging
 import random
 import threading
 import time
+from concurrent.futures import Future
 from typing import Any
 
 import pykka
@@ -13,9 +14,19 @@ import pykka
 from runtime.clock import Clock, MonotonicClock
 from runtime.context import ChildContext
 from runtime.events import EventBus
-from runtime.messages import ChildExited, Heartbeat, RestartChild, StartChild, StopChild
+from runtime.membership import UnknownChild, UnknownSupervisor
+from runtime.messages import (
+    AddChild,
+    ChildExited,
+    Heartbeat,
+    RemoveChild,
+    ReplaceChild,
+    RestartChild,
+    StartChild,
+    StopChild,
+)
 from runtime.scheduler import Scheduler
-from runtime.spec import SupervisorSpec
+from runtime.spec import ChildSpec, SupervisorSpec
 from runtime.status import StatusBoard
 from runtime.supervisor import Supervisor
 
@@ -125,3 +136,47 @@ class Runtime:
         except pykka.ActorDeadError:
             return False
         return True
+
+    # --- changing the tree while it runs, from any thread ----------------------------------------
+
+    def add_child(self, supervisor_id: str, spec: ChildSpec) -> Future[None]:
+        """Add `spec` as the last child of supervisor `supervisor_id` and start it.
+
+        The future is done once the child has started and shows on the board. Raises
+        `UnknownSupervisor` if no such supervisor runs, `ValueError` if the id is taken.
+        """
+        ref = self.board.supervisor(supervisor_id)
+        if ref is None:
+            raise UnknownSupervisor(f"no supervisor {supervisor_id!r} is running")
+        taken = self.board.get(spec.id)
+        if taken is not None:
+            raise ValueError(f"child id {spec.id!r} is taken (under {taken.supervisor!r})")
+        return self._send(ref, AddChild(spec))
+
+    def remove_child(self, child_id: str) -> Future[None]:
+        """Stop `child_id` (reported as stopped) and forget it: it leaves the status board.
+
+        The future is done once it is gone. Raises `UnknownChild` for an unknown id.
+        """
+        return self._send(self._supervisor_of(child_id), RemoveChild(child_id))
+
+    def replace_child(self, spec: ChildSpec) -> Future[None]:
+        """Restart the child `spec.id` from `spec` at once, with a fresh budget (reason `reload`).
+
+        The future is done once it runs from `spec` (or was stopped first: it starts from `spec`
+        when next started). Raises `UnknownChild` for an unknown id.
+        """
+        return self._send(self._supervisor_of(spec.id), ReplaceChild(spec))
+
+    def _supervisor_of(self, child_id: str) -> Any:
+        ref = self.board.supervisor_of(child_id)
+        if ref is None:
+            raise UnknownChild(f"no supervisor has a child {child_id!r}")
+        return ref
+
+    def _send(self, ref: Any, change: AddChild | RemoveChild | ReplaceChild) -> Future[None]:
+        try:
+            ref.tell(change)
+        except pykka.ActorDeadError:
+            change.done.set_exception(UnknownSupervisor(f"the supervisor {ref} has stopped"))
+        return change.done

@@ -55,7 +55,7 @@ class SupervisedActor(pykka.ThreadingActor):
             raise Aborted(_describe(exc)) from exc
 
     def on_receive(self, message: Any) -> Any:
-        self.ctx.messages += 1
+        self.ctx.count("messages")
         try:
             return self.receive(message)
         except Exception:

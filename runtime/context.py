@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -15,6 +15,7 @@ from runtime.messages import (
     ChildExited,
     Healthy,
     Heartbeat,
+    Offline,
     Unhealthy,
 )
 from runtime.scheduler import Scheduler
@@ -50,7 +51,8 @@ class ChildContext:
         self._kill_hooks: list[Callable[[], object]] = []
         self._details: MappingProxyType[str, Any] = MappingProxyType({})
         self.thread: threading.Thread | None = None
-        self.messages = 0  # messages handled; written only by the child's own thread
+        self._counts: dict[str, int] = {}
+        self._counted: Mapping[str, int] | None = MappingProxyType({})  # None: counts changed
 
     # --- reports, from the child -------------------------------------------------------------
 
@@ -68,6 +70,10 @@ class ChildContext:
 
     def auth_required(self, detail: str = "") -> None:
         self._tell(AuthRequired(self.child_id, self.incarnation, detail))
+
+    def offline(self, detail: str = "") -> None:
+        """It cannot reach its app; `healthy()` once it can. Spends no restart budget."""
+        self._tell(Offline(self.child_id, self.incarnation, detail))
 
     def exited(self, *, abnormal: bool, error: str = "") -> None:
         """Report the end of this incarnation; only the first report counts."""
@@ -89,6 +95,30 @@ class ChildContext:
     @property
     def details(self) -> MappingProxyType[str, Any]:
         return self._details
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add `n` to this incarnation's count of `name` (messages handled, events seen...).
+
+        The supervisor banks an incarnation's counts when it ends, so the totals it shows
+        never go back when the child restarts.
+        """
+        with self._lock:
+            self._counts[name] = self._counts.get(name, 0) + n
+            self._counted = None
+
+    @property
+    def counts(self) -> Mapping[str, int]:
+        """This incarnation's counts as they are now: the same object until one changes."""
+        counted = self._counted
+        if counted is None:
+            with self._lock:
+                counted = self._counted = MappingProxyType(dict(self._counts))
+        return counted
+
+    @property
+    def messages(self) -> int:
+        """Messages this incarnation's actor has handled (its count of `messages`)."""
+        return self._counts.get("messages", 0)
 
     # --- freeing a hung child, from the supervisor's side ---------------------------------------
 

@@ -8,9 +8,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from runtime.clock import Clock
 from runtime.vocabulary import EventName, Reason
 
-__all__ = ["EventBus", "LifecycleEvent"]
+__all__ = ["Announcer", "EventBus", "LifecycleEvent"]
 
 logger = logging.getLogger("warden.events")
 
@@ -82,6 +83,19 @@ class EventBus:
                 logger.exception("event subscriber %r failed on %s", subscriber, event.name)
 
 
+class Announcer:
+    """Emits the lifecycle events of one supervisor's children, stamped with the wall time."""
+
+    def __init__(self, bus: EventBus, supervisor: str, clock: Clock) -> None:
+        self.bus = bus
+        self.supervisor = supervisor
+        self.clock = clock
+
+    def __call__(self, name: EventName, child: str, **fields: Any) -> None:
+        self.bus.emit(LifecycleEvent(name=name, supervisor=self.supervisor, child=child,
+                                     at=self.clock.time(), **fields))
+
+
 _WARNINGS = frozenset({
     EventName.RESTART_SCHEDULED,
     EventName.REACHED_MAX_RESTARTS,
@@ -89,5 +103,6 @@ _WARNINGS = frozenset({
     EventName.CHILD_ABANDONED,
     EventName.SUPERVISOR_ESCALATED,
     EventName.AUTH_REQUIRED,
+    EventName.CHILD_OFFLINE,
     EventName.CHILD_UNHEALTHY,
 })

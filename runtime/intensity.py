@@ -15,13 +15,18 @@ __all__ = ["RestartBudget", "RestartDecision", "decide_restart", "in_window"]
 
 @dataclass(frozen=True, slots=True)
 class RestartBudget:
-    """At most `max_restarts` in `window` seconds; `reset_after` healthy seconds clears it."""
+    """At most `max_restarts` in `window` seconds; `reset_after` healthy seconds clears it.
+
+    A child given up is tried again `cooldown` seconds after it failed, with a fresh budget
+    (None: it stays failed until started by hand).
+    """
 
     max_restarts: int = 3
     window: float = 600.0
     backoff: Backoff = field(default_factory=Backoff)
     reset_after: float = 300.0
     on_exhausted: OnExhausted = OnExhausted.GIVE_UP
+    cooldown: float | None = 900.0
 
 
 @dataclass(frozen=True, slots=True)

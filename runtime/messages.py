@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 
+from runtime.spec import ChildSpec
 from runtime.vocabulary import Reason
 
 __all__ = [
     "Activity",
+    "AddChild",
     "AuthRequired",
     "ChildExited",
+    "CooldownOver",
     "Healthy",
     "Heartbeat",
+    "Offline",
+    "RemoveChild",
+    "ReplaceChild",
     "RestartChild",
     "RestartDue",
     "StartChild",
@@ -51,7 +58,7 @@ class Unhealthy:
 
 @dataclass(frozen=True, slots=True)
 class Healthy:
-    """A problem the child reported (unhealthy, auth required) has cleared."""
+    """A problem the child reported (unhealthy, auth required, offline) has cleared."""
 
     child_id: str
     incarnation: int
@@ -60,6 +67,15 @@ class Healthy:
 @dataclass(frozen=True, slots=True)
 class AuthRequired:
     """The child needs an operator (e.g. a login); a restart would not help."""
+
+    child_id: str
+    incarnation: int
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Offline:
+    """The child cannot reach its app (network or app down); a restart would not help."""
 
     child_id: str
     incarnation: int
@@ -86,6 +102,14 @@ class RestartDue:
     """A backoff delay ran out for the batch `batch`."""
 
     batch: int
+
+
+@dataclass(frozen=True, slots=True)
+class CooldownOver:
+    """The cooldown of a child that failed as incarnation `incarnation` ran out."""
+
+    child_id: str
+    incarnation: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,3 +140,30 @@ class StartChild:
     """Operator: start a stopped or failed child with a fresh restart budget."""
 
     child_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AddChild:
+    """Operator: add a child after the others and start it; `done` is answered once it shows."""
+
+    spec: ChildSpec
+    done: Future[None] = field(default_factory=Future, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveChild:
+    """Operator: stop a child (reported as stopped) and forget it; `done` once it is gone."""
+
+    child_id: str
+    done: Future[None] = field(default_factory=Future, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceChild:
+    """Operator: restart the child `spec.id` from `spec`, with a fresh budget (reason `reload`).
+
+    `done` is answered once it runs from the new spec, or once a stop kept it down first.
+    """
+
+    spec: ChildSpec
+    done: Future[None] = field(default_factory=Future, compare=False)

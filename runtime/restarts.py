@@ -1,125 +1,99 @@
-"""Restarts are the mechanism under a supervisor's policy: stop children off-thread in batches,
-wait out a backoff, then start them again in start order.
+"""Restarts carry out a supervisor's decisions: stop children in batches, wait, start them in order.
 
-The supervisor decides *whether* and *whom* to restart (policy); this module does it. Like the
-records it works on, it is used only on the supervisor's own thread, except `_reap`, which runs
-on a reaper thread and touches nothing but what it was handed and the supervisor's inbox.
+Whom to restart and after what delay is decided by `runtime.policy`; this is the mechanism
+that does it, on the supervisor's own thread, changing each record only through its
+transitions. Incarnations are ended on reaper threads and delays are timers; both report
+back as messages to the supervisor's inbox (`Terminated`, `RestartDue`, `CooldownOver`).
 """
 
 from __future__ import annotations
 
 import itertools
-import threading
-from collections.abc import Callable
-from typing import Any
-
-import pykka
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from runtime.clock import Clock
 from runtime.context import ChildContext
-from runtime.messages import RestartDue, Terminated
-from runtime.records import After, Batch, ChildRecord
-from runtime.scheduler import Scheduler
-from runtime.shutdown import Outcome, shut_down
-from runtime.spec import ChildSpec
-from runtime.vocabulary import ChildState, EventName
+from runtime.events import Announcer
+from runtime.messages import CooldownOver, RestartDue, Terminated
+from runtime.policy import Decision, Escalate, Fault, GiveUp, Ignore, LetStop, RestartAfter
+from runtime.reaper import Reaper
+from runtime.records import After, ChildRecord
+from runtime.roster import Roster
+from runtime.scheduler import Scheduler, Timer
+from runtime.shutdown import Victim
+from runtime.vocabulary import ChildState, EventName, Reason
 
-__all__ = ["Restarts"]
+__all__ = ["Batch", "Restarts"]
 
-# A victim for a reaper thread: its actor, its context, its spec, and whether to ask it first.
-_Victim = tuple["pykka.ActorRef[Any] | None", ChildContext, ChildSpec, bool]
+
+@dataclass(slots=True)
+class Batch:
+    """Children stopped together, then settled or restarted together in start order."""
+
+    id: int
+    children: list[str]
+    delay: float
+    terminated: bool = False  # the reaper has finished with every child in it
+    timer: Timer | None = None
 
 
 class Restarts:
-    """Batches of children being stopped and restarted for one supervisor."""
+    """The batches of one supervisor's children being stopped, waited on and started again."""
 
     def __init__(
         self,
-        owner: str,
-        records: list[ChildRecord],
+        roster: Roster,
         *,
         in_order: bool,
+        announce: Announcer,
         clock: Clock,
         scheduler: Scheduler,
-        notify: Callable[[object], None],
-        emit: Callable[..., None],
-        changed: Callable[[], None],
+        inbox: Callable[[object], None],
     ) -> None:
-        self.owner = owner
-        self.records = records
-        self.children = {r.spec.id: r for r in records}
-        self.position = {r.spec.id: i for i, r in enumerate(records)}
+        self.roster = roster
         self.in_order = in_order  # later children depend on earlier ones (not one_for_one)
+        self.announce = announce
         self.clock = clock
         self.scheduler = scheduler
-        self.notify = notify  # tells the supervisor, from any thread
-        self.emit = emit
-        self.changed = changed
+        self.inbox = inbox  # the supervisor's, for its children, its reapers and its timers
+        self.reaper = Reaper(announce.supervisor, inbox)
         self.batches: dict[int, Batch] = {}
         self._ids = itertools.count(1)
-        self._reapers: list[threading.Thread] = []
+        self._cooldowns: dict[str, float] = {}  # given up, to be tried again once down
+        self._cooling: dict[str, Timer] = {}  # failed, waiting out a cooldown
 
     # --- starting ------------------------------------------------------------------------------
 
     def start(self, child: ChildRecord, now: float) -> None:
         """Start a new incarnation of `child`; a start that raises is reported as its exit."""
-        child.incarnation += 1
-        child.batch = None
-        child.after = After.RESTART
-        child.state = ChildState.STARTING
-        child.started_at = now
-        child.last_heartbeat = None
-        child.last_activity = None
-        child.healthy_since = None
-        ctx = ChildContext(child.spec.id, child.incarnation, self.notify, self.clock,
-                           self.scheduler)
-        child.ctx = ctx
-        self.changed()
+        self._end_cooldown(child)  # whatever started it supersedes a cooldown
+        ctx = ChildContext(child.id, child.incarnation + 1, self.inbox, self.clock, self.scheduler)
+        child.started(ctx, now)
         try:
-            child.ref = child.spec.start(ctx)
+            child.attached(child.spec.start(ctx))
         except Exception as exc:
-            child.ref = None
-            self.emit(EventName.CHILD_STARTED, child)
+            self.announce(EventName.CHILD_STARTED, child.id)
             ctx.exited(abnormal=True, error=f"start failed: {exc!r}")
             return
-        self.emit(EventName.CHILD_STARTED, child)
+        self.announce(EventName.CHILD_STARTED, child.id)
 
     # --- stopping --------------------------------------------------------------------------------
 
-    def terminate(self, children: list[ChildRecord], after: After, *, delay: float,
-                  hung: ChildRecord | None = None) -> None:
+    def stop(self, children: Sequence[ChildRecord], after: After, *, delay: float = 0.0,
+             hung: ChildRecord | None = None) -> None:
         """Stop `children` off-thread (reverse order), then settle them after `delay`.
 
         `hung` is killed at once instead of being asked to stop first.
         """
-        batch = Batch(id=next(self._ids), children=[c.spec.id for c in children], delay=delay)
+        batch = Batch(id=next(self._ids), children=[c.id for c in children], delay=delay)
         self.batches[batch.id] = batch
-        victims: list[_Victim] = []
+        victims: list[tuple[Victim, bool]] = []
         for child in reversed(children):
-            child.batch = batch.id
-            child.after = after
-            child.state = ChildState.RESTARTING
-            if child.ctx is not None:
-                victims.append((child.ref, child.ctx, child.spec, child is not hung))
-            child.ref = None
-        thread = threading.Thread(target=self._reap, args=(batch.id, victims), daemon=True,
-                                  name=f"warden-reaper-{self.owner}-{batch.id}")
-        self._reapers = [t for t in self._reapers if t.is_alive()]
-        self._reapers.append(thread)
-        thread.start()
-        self.changed()
-
-    def _reap(self, batch_id: int, victims: list[_Victim]) -> None:
-        """Reaper thread: end each victim in turn, then tell the supervisor."""
-        killed: list[str] = []
-        abandoned: list[str] = []
-        for ref, ctx, spec, graceful in victims:
-            outcome = shut_down(ref, ctx, spec, graceful=graceful)
-            if outcome is Outcome.KILLED:
-                killed.append(spec.id)
-            elif outcome is Outcome.ABANDONED:
-                abandoned.append(spec.id)
-        self.notify(Terminated(batch_id, tuple(abandoned), tuple(killed)))
+            victim = child.stopping(batch.id, after)
+            if victim is not None:
+                victims.append((victim, child is not hung))
+        self.reaper.reap(batch.id, victims)
 
     def terminated(self, message: Terminated) -> None:
         """A reaper is done: count kills and abandoned threads, then wait out the backoff."""
@@ -128,38 +102,41 @@ class Restarts:
             return
         batch.terminated = True
         for child_id in message.killed:
-            self.emit(EventName.CHILD_KILLED, self.children[child_id])
+            self.announce(EventName.CHILD_KILLED, child_id)
         for child_id in message.abandoned:
-            self.children[child_id].abandoned += 1
-            self.emit(EventName.CHILD_ABANDONED, self.children[child_id])
+            self.roster[child_id].abandoned_thread()
+            self.announce(EventName.CHILD_ABANDONED, child_id)
         waiting = []
-        for child_id in batch.children:
-            child = self.children[child_id]
-            if child.batch != batch.id:
-                continue
-            if child.after is After.RESTART:
-                child.state = ChildState.BACKOFF
-                waiting.append(child_id)
+        for child in self._members(batch):
+            if child.down() is After.RESTART:
+                waiting.append(child.id)
             else:
-                self.settle(child)
+                self._settle(child)
         batch.children = waiting
-        self.changed()
         if not waiting:
             del self.batches[batch.id]
         elif batch.delay <= 0:
             self.due(batch.id)
         else:
             batch.timer = self.scheduler.call_later(
-                batch.delay, lambda: self.notify(RestartDue(batch.id)))
+                batch.delay, lambda: self.inbox(RestartDue(batch.id)))
 
-    def settle(self, child: ChildRecord) -> None:
-        """Leave `child` down for good: stopped on request, or failed."""
-        child.batch = None
+    def _settle(self, child: ChildRecord) -> None:
+        """Leave `child` down: stopped on request, or failed (until its cooldown ends, if any)."""
+        retry_after = self._cooldowns.pop(child.id, None)
         if child.after is After.STOP:
-            child.state = ChildState.STOPPED
-            self.emit(EventName.CHILD_STOPPED, child)
-        else:
-            child.state = ChildState.FAILED
+            child.stopped()
+            self.announce(EventName.CHILD_STOPPED, child.id)
+            return
+        child.failed()
+        if retry_after is not None:
+            over = CooldownOver(child.id, child.incarnation)
+            self._cooling[child.id] = self.scheduler.call_later(
+                retry_after, lambda: self.inbox(over))
+
+    def _members(self, batch: Batch) -> list[ChildRecord]:
+        """The children still in `batch`, in its order (an operator may have taken one out)."""
+        return [c for c in map(self.roster.__getitem__, batch.children) if c.batch == batch.id]
 
     # --- after the backoff -------------------------------------------------------------------
 
@@ -168,46 +145,89 @@ class Restarts:
         batch = self.batches.pop(batch_id, None)
         if batch is None:
             return
-        self.changed()
         ahead = self._pending_ahead_of(batch)
         if ahead is not None:
             # Later children depend on earlier ones: wait for them and start after them.
-            for child_id in batch.children:
-                if self.children[child_id].batch == batch_id:
-                    self.children[child_id].batch = ahead.id
-                    ahead.children.append(child_id)
-            ahead.children.sort(key=self.position.__getitem__)
+            for child in self._members(batch):
+                child.moved_to(ahead.id)
+                ahead.children.append(child.id)
+            ahead.children.sort(key=self.roster.position)
             return
         now = self.clock.monotonic()
-        for child_id in batch.children:
-            child = self.children[child_id]
-            if child.batch != batch_id:
-                continue
+        for child in self._members(batch):
             if child.after is After.RESTART:
                 self.start(child, now)
-                self.emit(EventName.CHILD_RESTARTED, child, reason=child.last_reason)
+                self.announce(EventName.CHILD_RESTARTED, child.id, reason=child.last_reason)
             else:
-                self.settle(child)
+                self._settle(child)
 
     def _pending_ahead_of(self, batch: Batch) -> Batch | None:
         """When order matters, the batch of an earlier child that is still to restart."""
         if not self.in_order:
             return None
-        first = min((self.position[i] for i in batch.children
-                     if self.children[i].batch == batch.id), default=None)
-        if first is None:
+        members = self._members(batch)
+        if not members:
             return None
-        for child in self.records[:first]:
-            if child.batch is not None and child.batch != batch.id and child.after is After.RESTART:
+        first = min(members, key=lambda c: self.roster.position(c.id))
+        for child in self.roster.before(first.id):
+            if child.batch is not None and child.after is After.RESTART:
                 return self.batches.get(child.batch)
         return None
 
-    # --- operators, while a child is in a batch ------------------------------------------------
+    # --- carrying out decisions ----------------------------------------------------------------
 
-    def restart_now(self, child: ChildRecord) -> None:
+    def carry_out(self, child: ChildRecord, fault: Fault, decision: Decision, now: float) -> None:
+        """Do what the policy decided about `fault` of `child`, and announce it."""
+        hung = child if fault.reason is Reason.HEARTBEAT else None  # it will not read a stop
+        reason, detail = fault.reason, fault.detail
+        match decision:
+            case Ignore():
+                pass
+            case LetStop():
+                self.stop([child], After.STOP)
+            case GiveUp(restarts=restarts, exhausted=exhausted, retry_after=retry_after):
+                child.faulted(reason, restarts)
+                if exhausted:
+                    self.announce(EventName.REACHED_MAX_RESTARTS, child.id, reason=reason,
+                                  detail=detail)
+                if retry_after is not None:
+                    self._cooldowns[child.id] = retry_after
+                    self.announce(EventName.RESTART_SCHEDULED, child.id, reason=reason,
+                                  attempt=0, delay=retry_after,
+                                  detail=f"cooldown: tried again {retry_after:g}s after failing")
+                self.stop([child], After.FAIL, hung=hung)
+            case Escalate(restarts=restarts):  # the supervisor fails next; its parent decides
+                child.faulted(reason, restarts)
+                self.announce(EventName.REACHED_MAX_RESTARTS, child.id, reason=reason,
+                              detail=detail)
+                self.announce(EventName.SUPERVISOR_ESCALATED, child.id, reason=reason,
+                              detail=detail)
+            case RestartAfter(children=ids, delay=delay, attempt=attempt, restarts=restarts):
+                child.faulted(reason, restarts)
+                self.announce(EventName.RESTART_SCHEDULED, child.id, reason=reason,
+                              attempt=attempt, delay=delay, detail=detail)
+                affected = [self.roster[i] for i in ids]
+                for other in affected:  # siblings restarted with it share its reason, not budget
+                    other.restart_decided(reason, now)
+                self._restart(affected, reason, now, delay=delay, hung=hung)
+
+    def _restart(self, children: list[ChildRecord], reason: Reason, now: float, *,
+                 delay: float, hung: ChildRecord | None) -> None:
+        """Restart `children` wherever each is: stop the running ones, cut a backoff short."""
+        running = [c for c in children if c.running]
+        for child in children:
+            if child.batch is not None:
+                self._restart_now(child)
+            elif not child.running:
+                self.start(child, now)
+                self.announce(EventName.CHILD_RESTARTED, child.id, reason=reason)
+        if running:
+            self.stop(running, After.RESTART, delay=delay, hung=hung)
+
+    def _restart_now(self, child: ChildRecord) -> None:
         """Restart `child` (in a batch) as soon as it is down, without backoff."""
         assert child.batch is not None
-        child.after = After.RESTART
+        child.restart_now()
         batch = self.batches[child.batch]
         batch.delay = 0.0
         if batch.terminated:  # waiting out a backoff: cut it short
@@ -216,14 +236,48 @@ class Restarts:
             self.due(batch.id)
 
     def keep_down(self, child: ChildRecord) -> None:
-        """Leave `child` (in a batch) stopped once it is down."""
-        assert child.batch is not None
-        child.after = After.STOP
+        """Stop `child` and keep it stopped, wherever it is: running, in a batch, cooling down."""
+        if child.state is ChildState.STOPPED:
+            return
+        if child.state is ChildState.FAILED:
+            if self._end_cooldown(child):
+                child.stopped()
+                self.announce(EventName.CHILD_STOPPED, child.id)
+            return
+        if child.batch is None:
+            self.stop([child], After.STOP)
+            return
+        child.keep_down()
         batch = self.batches[child.batch]
         if batch.terminated:  # already down, waiting out a backoff: settle it now
-            batch.children.remove(child.spec.id)
-            self.settle(child)
-            self.changed()
+            batch.children.remove(child.id)
+            self._settle(child)
+
+    # --- cooldowns ------------------------------------------------------------------------------
+
+    def cooldown_over(self, child: ChildRecord, incarnation: int, fresh: RestartAfter,
+                      now: float) -> None:
+        """The cooldown of `child` ran out: start it again, budget fresh, for its last reason."""
+        if child.incarnation != incarnation or not self._end_cooldown(child):
+            return  # started or stopped by hand meanwhile
+        reason = child.last_reason or Reason.CRASH
+        child.faulted(reason, fresh.restarts)
+        child.restart_decided(reason, now)
+        self.start(child, now)
+        self.announce(EventName.CHILD_RESTARTED, child.id, reason=reason)
+
+    def forget(self, child: ChildRecord) -> None:
+        """`child` (down for good) leaves the supervisor: nothing is to start it again."""
+        self._end_cooldown(child)
+
+    def _end_cooldown(self, child: ChildRecord) -> bool:
+        """Forget a cooldown of `child`, planned or under way; True if one was waited out."""
+        self._cooldowns.pop(child.id, None)
+        timer = self._cooling.pop(child.id, None)
+        if timer is None:
+            return False
+        timer.cancel()
+        return True
 
     # --- the end -------------------------------------------------------------------------------
 
@@ -232,7 +286,7 @@ class Restarts:
         for batch in self.batches.values():
             if batch.timer is not None:
                 batch.timer.cancel()
-        for reaper in self._reapers:
-            reaper.join()
-        for child in self.records:
-            child.batch = None
+        for timer in self._cooling.values():
+            timer.cancel()
+        self.batches.clear()
+        self.reaper.join()

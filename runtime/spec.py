@@ -63,7 +63,8 @@ class ChildSpec:
 
     `start` runs on the supervisor's thread and must return at once (pykka's `start()` does).
     `kill` frees a hung child from outside its thread, e.g. by killing its processes; children
-    can also add kill hooks of their own through their `ChildContext`.
+    can also add kill hooks of their own through their `ChildContext`. `kind` names what sort
+    of child it is (e.g. "session"), for finding its like under any supervisor.
     """
 
     id: str
@@ -73,6 +74,7 @@ class ChildSpec:
     budget: RestartBudget = field(default_factory=RestartBudget)
     liveness: Liveness = field(default_factory=Liveness)
     kill: Callable[[], object] | None = None
+    kind: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,10 @@ class ChildStatus:
     published_at: float
     details: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     mailbox_size: int = 0  # messages waiting in the child's actor inbox
-    messages: int = 0  # messages the current incarnation has handled
+    messages: int = 0  # messages its actor has handled, over all incarnations: totals["messages"]
+    # Named counts (`ChildContext.count`) over all incarnations of the child: they never go back.
+    totals: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    kind: str = ""  # its spec's kind
 
 
 class StatusBoard:
@@ -61,6 +64,14 @@ class StatusBoard:
             return by_supervisor.get(supervisor, ())
         return tuple(s for group in by_supervisor.values() for s in group)
 
+    def of_kind(self, kind: str) -> tuple[ChildStatus, ...]:
+        """The children of `kind` under every supervisor, in an order that stays put.
+
+        Supervisors come in the order they first published, each one's children in start
+        order: children of one kind (sessions, say) may live under several supervisors.
+        """
+        return tuple(s for group in self._by_supervisor.values() for s in group if s.kind == kind)
+
     def get(self, child_id: str) -> ChildStatus | None:
         return self._by_child.get(child_id)
 
@@ -68,6 +79,25 @@ class StatusBoard:
         """The actor ref of the supervisor that published `child_id`, or None."""
         status = self._by_child.get(child_id)
         return None if status is None else self._refs.get(status.supervisor)
+
+    def supervisor(self, supervisor: str) -> Any:
+        """The actor ref that `supervisor` published with, or None."""
+        return self._refs.get(supervisor)
+
+    def forget(self, supervisor: str) -> None:
+        """Drop `supervisor`'s snapshot, and those of the supervisors under it (a removed child)."""
+        with self._lock:
+            by_supervisor = dict(self._by_supervisor)
+            refs = dict(self._refs)
+            doomed = [supervisor]
+            while doomed:
+                gone = doomed.pop()
+                refs.pop(gone, None)
+                doomed.extend(s.id for s in by_supervisor.pop(gone, ()) if s.id in by_supervisor)
+            self._refs = refs
+            self._by_supervisor = by_supervisor
+            self._by_child = {s.id: s for group in by_supervisor.values() for s in group}
+            self._changed.notify_all()
 
     def wait_for(self, predicate: Callable[[StatusBoard], bool], timeout: float) -> bool:
         """Block until `predicate(board)` holds or `timeout` real seconds pass (for tests, CLIs)."""

@@ -26,7 +26,7 @@ class Strategy(StrEnum):
 class OnExhausted(StrEnum):
     """What a supervisor does when a child has used its restart budget."""
 
-    GIVE_UP = "give_up"  # the child stays `failed` until a manual start
+    GIVE_UP = "give_up"  # the child stays `failed` for its cooldown, or until a manual start
     ESCALATE = "escalate"  # the supervisor itself fails; its parent decides
 
 
@@ -39,6 +39,7 @@ class Reason(StrEnum):
     ACTIVITY = "activity"
     MEMORY = "memory"
     MANUAL = "manual"
+    RELOAD = "reload"  # restarted with a new spec
 
 
 class ChildState(StrEnum):
@@ -50,6 +51,7 @@ class ChildState(StrEnum):
     RESTARTING = "restarting"
     BACKOFF = "backoff"
     AUTH_REQUIRED = "auth_required"
+    OFFLINE = "offline"  # it cannot reach its app (network or app down)
     FAILED = "failed"
     STOPPED = "stopped"
 
@@ -64,9 +66,10 @@ class EventName(StrEnum):
     RESTART_SCHEDULED = "restart_scheduled"  # a restart was decided; backoff begins
     CHILD_RESTARTED = "child_restarted"  # the restart was carried out
     CHILD_RECOVERED = "child_recovered"  # healthy again after a restart
-    CHILD_CLEARED = "child_cleared"  # a reported problem (unhealthy, auth) cleared, no restart
+    CHILD_CLEARED = "child_cleared"  # a reported problem (unhealthy, auth, offline) cleared
     REACHED_MAX_RESTARTS = "reached_max_restarts"  # budget exhausted
     AUTH_REQUIRED = "auth_required"  # needs an operator, not a restart
+    CHILD_OFFLINE = "child_offline"  # cannot reach its app; waits for it, not a restart
     CHILD_STOPPED = "child_stopped"  # stopped on request
     CHILD_KILLED = "child_killed"  # did not stop in time: its kill hooks ran
     CHILD_ABANDONED = "child_abandoned"  # its thread did not exit even after the kill

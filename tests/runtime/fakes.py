@@ -204,11 +204,12 @@ def budget(
     jitter: float = 0.0,
     reset_after: float = 300.0,
     on_exhausted: OnExhausted = OnExhausted.GIVE_UP,
+    cooldown: float | None = 900.0,
 ) -> RestartBudget:
     return RestartBudget(
         max_restarts=max_restarts, window=window,
         backoff=Backoff(initial=initial, factor=factor, max=maximum, jitter=jitter),
-        reset_after=reset_after, on_exhausted=on_exhausted)
+        reset_after=reset_after, on_exhausted=on_exhausted, cooldown=cooldown)
 
 
 class Harness:

@@ -173,3 +173,47 @@ def test_killing_a_supervisor_runs_the_kill_hooks_of_its_children(harness: Harne
     assert runtime.root_context is not None
     runtime.root_context.kill()  # root's hook -> mid's context -> mid's hook -> leaf's hooks
     assert freed.is_set()
+
+
+def sharded(harness: Harness, shards: dict[int, list[str]]) -> SupervisorSpec:
+    """sessions -> shard-N (rest_for_one) -> [driver-N, shard-N-sessions -> sessions...]."""
+    probe = harness.probe
+
+    def shard(n: int, sessions: list[str]) -> ChildSpec:
+        inner = SupervisorSpec(id=f"shard-{n}-sessions", parallel_stop=True, children=tuple(
+            probe.spec(s, kind="session") for s in sessions))
+        outer = SupervisorSpec(id=f"shard-{n}", strategy=Strategy.REST_FOR_ONE, children=(
+            probe.spec(f"driver-{n}", kind="driver"),
+            Supervisor.child_spec(inner, harness.bus, harness.board)))
+        return Supervisor.child_spec(outer, harness.bus, harness.board)
+
+    return SupervisorSpec(id="sessions", children=tuple(shard(n, s) for n, s in shards.items()))
+
+
+def test_sessions_under_several_shards_are_found_by_kind_and_controlled_by_id(
+    harness: Harness,
+) -> None:
+    probe = harness.probe
+    runtime = harness.start(sharded(harness, {1: ["s1a", "s1b"], 2: ["s2a"]}))
+    for session in ("s1a", "s1b", "s2a"):
+        harness.wait_state(session, S.HEALTHY)
+    sessions = [s.id for s in harness.board.of_kind("session")]
+    assert sessions in (["s1a", "s1b", "s2a"], ["s2a", "s1a", "s1b"])  # shards race to publish
+    assert {s.id: s.kind for s in harness.board.of_kind("driver")} == {
+        "driver-1": "driver", "driver-2": "driver"}
+    assert runtime.restart("s1b")
+    harness.events.wait("s1b", EventName.CHILD_RECOVERED)
+    assert runtime.stop_child("s2a")
+    harness.wait_state("s2a", S.STOPPED)
+    assert runtime.start_child("s2a")
+    harness.events.wait("s2a", EventName.CHILD_RECOVERED)
+    runtime.add_child("shard-2-sessions", probe.spec("s2b", kind="session")).result(WAIT)
+    probe.ref("driver-1").tell(Crash())  # rest_for_one: shard 1's sessions go with its driver
+    harness.wait_state("shard-1-sessions", S.BACKOFF)
+    harness.clock.advance(1.0)
+    probe.wait_started("s1a", 2)
+    harness.wait_state("s1a", S.HEALTHY)
+    after = [s.id for s in harness.board.of_kind("session")]
+    assert after == [*sessions[:sessions.index("s2a") + 1], "s2b", *sessions[
+        sessions.index("s2a") + 1:]]
+    assert [probe.incarnations(s) for s in ("s1a", "s1b", "s2a", "s2b")] == [2, 3, 2, 1]

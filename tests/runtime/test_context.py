@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from runtime import ChildContext, FakeClock, Reason, Scheduler
-from runtime.messages import Activity, AuthRequired, ChildExited, Healthy, Heartbeat, Unhealthy
+from runtime.messages import (
+    Activity,
+    AuthRequired,
+    ChildExited,
+    Healthy,
+    Heartbeat,
+    Offline,
+    Unhealthy,
+)
 
 
 def context(sink: list[object]) -> ChildContext:
@@ -20,12 +28,14 @@ def test_reports_carry_the_child_and_its_incarnation() -> None:
     ctx.unhealthy(Reason.MEMORY, restart=True, detail="612 MiB")
     ctx.healthy()
     ctx.auth_required("QR")
+    ctx.offline("DNS")
     ctx.exited(abnormal=True, error="boom")
     ctx.exited(abnormal=False)
     assert sent == [
         Heartbeat("acct-1", 2), Activity("acct-1", 2),
         Unhealthy("acct-1", 2, Reason.MEMORY, True, "612 MiB"), Healthy("acct-1", 2),
-        AuthRequired("acct-1", 2, "QR"), ChildExited("acct-1", 2, True, "boom"),
+        AuthRequired("acct-1", 2, "QR"), Offline("acct-1", 2, "DNS"),
+        ChildExited("acct-1", 2, True, "boom"),
     ]
 
 
@@ -66,3 +76,14 @@ def test_published_details_merge_and_are_read_only() -> None:
     assert dict(before) == {"browser_pid": 41, "memory_bytes": 1}
     with pytest.raises(TypeError):
         ctx.details["x"] = 1  # type: ignore[index]
+
+
+def test_counts_add_up_by_name_and_are_read_as_a_copy() -> None:
+    ctx = context([])
+    ctx.count("messages")
+    ctx.count("events", 5)
+    ctx.count("messages")
+    counts = ctx.counts
+    ctx.count("events")
+    assert counts == {"messages": 2, "events": 5}
+    assert ctx.messages == 2

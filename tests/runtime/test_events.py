@@ -18,7 +18,7 @@ def test_event_names_are_the_fixed_vocabulary() -> None:
         "child_started", "child_healthy", "child_unhealthy", "child_exited",
         "restart_scheduled", "child_restarted", "child_recovered", "child_cleared",
         "reached_max_restarts",
-        "auth_required", "child_stopped", "child_killed", "child_abandoned",
+        "auth_required", "child_offline", "child_stopped", "child_killed", "child_abandoned",
         "supervisor_escalated",
     ]
 

@@ -367,3 +367,17 @@ def test_being_healthy_for_reset_after_gives_a_fresh_budget(harness: Harness) ->
 def test_a_supervisor_spec_refuses_duplicate_child_ids(harness: Harness) -> None:
     with pytest.raises(ValueError, match="duplicate child ids"):
         harness.spec(harness.probe.spec("a"), harness.probe.spec("a"))
+
+
+def test_a_childs_counts_survive_its_restarts_in_its_totals(harness: Harness) -> None:
+    probe = harness.probe
+    harness.start(harness.spec(probe.spec("a")))
+    harness.wait_state("a", S.HEALTHY)
+    probe.ctx("a").count("events", 3)
+    probe.ref("a").tell(Crash())  # the one message the first incarnation handles
+    restart_after_backoff(harness, "a", 1.0)
+    probe.ctx("a").count("events", 2)
+    harness.clock.advance(0.5)  # a tick publishes the new count
+    harness.wait_status("a", lambda s: s.totals.get("events") == 5, "events over both")
+    status = harness.status("a")
+    assert (status.messages, status.totals["messages"]) == (1, 1)

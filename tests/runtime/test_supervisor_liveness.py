@@ -158,3 +158,41 @@ def test_reports_from_an_earlier_incarnation_are_ignored(harness: Harness) -> No
     harness.wait_state("a", S.UNHEALTHY)
     assert harness.status("a").restarts_total == 1
     assert probe.incarnations("a") == 2
+
+
+def test_an_offline_child_is_not_restarted_nor_held_to_its_activity_deadline(
+    harness: Harness,
+) -> None:
+    probe = harness.probe
+    harness.start(harness.spec(probe.spec(
+        "a", liveness=Liveness(heartbeat_timeout=None, activity_timeout=10.0))))
+    harness.wait_state("a", S.HEALTHY)
+    probe.ctx("a").offline("connection refused")
+    harness.wait_state("a", S.OFFLINE)
+    harness.clock.advance(60.0)
+    harness.wait_tick("a")
+    assert harness.status("a").state is S.OFFLINE
+    assert harness.status("a").started_at is not None  # offline is a way of running
+    probe.ctx("a").offline("still refused")  # news only once
+    probe.ctx("a").healthy()
+    harness.wait_state("a", S.HEALTHY)
+    assert harness.events.names("a") == [
+        EventName.CHILD_STARTED, EventName.CHILD_HEALTHY, EventName.CHILD_OFFLINE,
+        EventName.CHILD_CLEARED,
+    ]
+    offline, cleared = harness.events.of("a")[2:]
+    assert (offline.detail, cleared.detail) == ("connection refused", "offline")
+    assert (harness.status("a").restarts, harness.status("a").restarts_total) == (0, 0)
+
+
+def test_an_offline_child_that_stops_heartbeating_is_restarted_for_heartbeat(
+    harness: Harness,
+) -> None:
+    probe = harness.probe
+    harness.start(harness.spec(probe.spec("a", liveness=Liveness(heartbeat_timeout=5.0))))
+    harness.wait_state("a", S.HEALTHY)
+    probe.ctx("a").offline()
+    harness.wait_state("a", S.OFFLINE)
+    harness.clock.advance(5.5)
+    assert harness.events.wait("a", EventName.RESTART_SCHEDULED).reason is Reason.HEARTBEAT
+    harness.wait_state("a", S.BACKOFF)
