@@ -27,6 +27,7 @@ class LifecycleEvent:
     delay: float | None = None
     recovery_seconds: float | None = None
     detail: str = ""
+    kind: str = ""  # the child's kind (e.g. "session"), as its spec gives it
 
     def fields(self) -> dict[str, Any]:
         """The event as a flat dict without empty fields, for JSON logs."""
@@ -86,14 +87,16 @@ class EventBus:
 class Announcer:
     """Emits the lifecycle events of one supervisor's children, stamped with the wall time."""
 
-    def __init__(self, bus: EventBus, supervisor: str, clock: Clock) -> None:
+    def __init__(self, bus: EventBus, supervisor: str, clock: Clock,
+                 kind_of: Callable[[str], str] = lambda _: "") -> None:
         self.bus = bus
         self.supervisor = supervisor
         self.clock = clock
+        self.kind_of = kind_of
 
     def __call__(self, name: EventName, child: str, **fields: Any) -> None:
         self.bus.emit(LifecycleEvent(name=name, supervisor=self.supervisor, child=child,
-                                     at=self.clock.time(), **fields))
+                                     at=self.clock.time(), kind=self.kind_of(child), **fields))
 
 
 _WARNINGS = frozenset({

@@ -106,7 +106,8 @@ class Membership:
         child.respecified(spec)
         self._reloads.append((spec.id, child.incarnation, done))
         fault = Fault(child.incarnation, Reason.RELOAD)
-        self.restarts.carry_out(child, fault, fresh_restart(child.view()), now)
+        view = self.roster.view(child)
+        self.restarts.carry_out(child, fault, fresh_restart(view, self.roster.views()), now)
 
     # --- after each message ----------------------------------------------------------------------
 

@@ -41,6 +41,8 @@ class ChildView:
     budget: RestartBudget
     restarts: tuple[float, ...] = ()  # times of the automatic restarts the budget remembers
     healthy_since: float | None = None
+    depends_on: str | None = None  # an earlier sibling whose restart restarts this child
+    has_dependents: bool = False  # some later sibling depends on this one
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,35 +124,50 @@ def decide(
             return Escalate(restarts=intensity.restarts)
         return GiveUp(restarts=intensity.restarts, exhausted=True, retry_after=budget.cooldown)
     return RestartAfter(
-        children=affected(strategy, child.id, siblings),
+        children=affected(strategy, child, siblings),
         delay=backoff_delay(budget.backoff, intensity.attempt, rand),
         attempt=intensity.attempt,
         restarts=intensity.restarts,
     )
 
 
-def affected(strategy: Strategy, failed: str, siblings: Sequence[ChildView]) -> tuple[str, ...]:
-    """The children a failure of `failed` restarts, in start order (OTP's `restart/3` clauses).
+def affected(strategy: Strategy, failed: ChildView,
+             siblings: Sequence[ChildView]) -> tuple[str, ...]:
+    """The children a failure of `failed` restarts, in start order (OTP's `restart/3` clauses),
+    and the running children that depend on those (a rest_for_one within one_for_one).
 
     Siblings that are not running (stopped, failed, already restarting) are left as they are.
     """
     match strategy:
         case Strategy.ONE_FOR_ONE:
-            return (failed,)
-        case Strategy.REST_FOR_ONE:
+            return with_dependents(failed, siblings)
+        case Strategy.REST_FOR_ONE:  # dependents always come later: already among them
             ids = [s.id for s in siblings]
-            later = siblings[ids.index(failed):]
-            return tuple(s.id for s in later if s.id == failed or s.running)
+            later = siblings[ids.index(failed.id):]
+            return tuple(s.id for s in later if s.id == failed.id or s.running)
         case Strategy.ONE_FOR_ALL:
-            return tuple(s.id for s in siblings if s.id == failed or s.running)
+            return tuple(s.id for s in siblings if s.id == failed.id or s.running)
 
 
-def fresh_restart(child: ChildView) -> RestartAfter:
+def with_dependents(child: ChildView, siblings: Sequence[ChildView]) -> tuple[str, ...]:
+    """`child` and the running siblings that depend on it, directly or not, in start order."""
+    if not child.has_dependents:
+        return (child.id,)  # the common case reads no sibling
+    chosen = {child.id}
+    for sibling in siblings:  # in start order: a dependent comes after what it depends on
+        if sibling.running and sibling.depends_on in chosen:
+            chosen.add(sibling.id)
+    return tuple(s.id for s in siblings if s.id in chosen)
+
+
+def fresh_restart(child: ChildView, siblings: Sequence[ChildView] = ()) -> RestartAfter:
     """A restart outside the budget: an operator's, a reload's, or the one ending a cooldown.
 
-    It happens at once, touches no sibling, and begins a fresh budget.
+    It happens at once, restarts only the child and what depends on it, and begins a fresh
+    budget.
     """
-    return RestartAfter(children=(child.id,), delay=0.0, attempt=0, restarts=())
+    children = with_dependents(child, siblings) if siblings else (child.id,)
+    return RestartAfter(children=children, delay=0.0, attempt=0, restarts=())
 
 
 def start_by_hand(child: ChildView) -> RestartAfter | Ignore:

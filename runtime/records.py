@@ -122,11 +122,12 @@ class ChildRecord:
         return (incarnation == self._incarnation and self._batch is None
                 and self._condition in RUNNING)
 
-    def view(self) -> ChildView:
-        """The facts the restart policy decides on."""
+    def view(self, *, has_dependents: bool = False) -> ChildView:
+        """The facts the restart policy decides on (the roster knows who depends on whom)."""
         return ChildView(id=self.spec.id, incarnation=self._incarnation, running=self.running,
                          restart=self.spec.restart, budget=self.spec.budget,
-                         restarts=self._restarts, healthy_since=self._healthy_since)
+                         restarts=self._restarts, healthy_since=self._healthy_since,
+                         depends_on=self.spec.depends_on, has_dependents=has_dependents)
 
     def overdue(self, now: float) -> tuple[Reason, str] | None:
         """The liveness deadline a running child has missed at `now`, if any."""

@@ -209,6 +209,11 @@ class Restarts:
                 affected = [self.roster[i] for i in ids]
                 for other in affected:  # siblings restarted with it share its reason, not budget
                     other.restart_decided(reason, now)
+                    if other is not child and other.spec.depends_on in ids:
+                        self.announce(EventName.RESTART_SCHEDULED, other.id, reason=reason,
+                                      attempt=0, delay=delay,
+                                      detail=f"{child.id} restarts and {other.id} depends on "
+                                             f"{other.spec.depends_on}")
                 self._restart(affected, reason, now, delay=delay, hung=hung)
 
     def _restart(self, children: list[ChildRecord], reason: Reason, now: float, *,

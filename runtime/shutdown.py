@@ -67,11 +67,23 @@ def shut_down(
 def shut_down_all(
     victims: Sequence[Victim], *, graceful: bool, parallel: bool = False, name: str = "warden-stop"
 ) -> list[Outcome]:
-    """End `victims` one after the other in the order given, or side by side with `parallel`."""
+    """End `victims` one after the other in the order given, or side by side with `parallel`:
+    then a victim that others depend on (`ChildSpec.depends_on`) ends after all of them."""
     if not parallel or len(victims) < 2:
         return [shut_down(ref, ctx, spec, graceful=graceful) for ref, ctx, spec in victims]
-    with ThreadPoolExecutor(min(MAX_PARALLEL_STOPS, len(victims)), thread_name_prefix=name) as pool:
-        return list(pool.map(lambda v: shut_down(v[0], v[1], v[2], graceful=graceful), victims))
+    depended = {spec.depends_on for _, _, spec in victims if spec.depends_on is not None}
+    first = [v for v in victims if v[2].id not in depended]
+    last = [v for v in victims if v[2].id in depended]
+    if not first:  # a dependency loop cannot be declared (SupervisorSpec refuses it)
+        first, last = last, []
+    with ThreadPoolExecutor(min(MAX_PARALLEL_STOPS, len(first)), thread_name_prefix=name) as pool:
+        ended = dict(zip((id(v) for v in first),
+                         pool.map(lambda v: shut_down(v[0], v[1], v[2], graceful=graceful),
+                                  first), strict=True))
+    for victim, outcome in zip(last, shut_down_all(last, graceful=graceful, parallel=True,
+                                                   name=name), strict=True):
+        ended[id(victim)] = outcome
+    return [ended[id(v)] for v in victims]
 
 
 def _ask_to_stop(ref: pykka.ActorRef[Any] | None) -> None:

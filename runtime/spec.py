@@ -64,7 +64,9 @@ class ChildSpec:
     `start` runs on the supervisor's thread and must return at once (pykka's `start()` does).
     `kill` frees a hung child from outside its thread, e.g. by killing its processes; children
     can also add kill hooks of their own through their `ChildContext`. `kind` names what sort
-    of child it is (e.g. "session"), for finding its like under any supervisor.
+    of child it is (e.g. "session"), for finding its like under any supervisor. `depends_on`
+    names an earlier sibling it cannot run without (e.g. the browser driver its page lives on):
+    whenever that sibling is restarted, so is this child, after it.
     """
 
     id: str
@@ -75,6 +77,7 @@ class ChildSpec:
     liveness: Liveness = field(default_factory=Liveness)
     kill: Callable[[], object] | None = None
     kind: str = ""
+    depends_on: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,3 +102,9 @@ class SupervisorSpec:
         duplicates = sorted(i for i, n in counts.items() if n > 1)
         if duplicates:
             raise ValueError(f"supervisor {self.id!r}: duplicate child ids {duplicates}")
+        earlier: set[str] = set()
+        for child in self.children:
+            if child.depends_on is not None and child.depends_on not in earlier:
+                raise ValueError(f"supervisor {self.id!r}: {child.id} depends on "
+                                 f"{child.depends_on!r}, which is not an earlier child")
+            earlier.add(child.id)

@@ -82,7 +82,7 @@ class Supervisor(SupervisedActor):
         self.scheduler = ctx.scheduler
         self._rng = rng or random.Random()
         self._roster = Roster(spec.children)
-        self._announce = Announcer(events, spec.id, self.clock)
+        self._announce = Announcer(events, spec.id, self.clock, kind_of=self._kind_of)
         self._inbox = _mailbox(self.actor_ref)
         self._restarts = Restarts(
             self._roster, in_order=spec.strategy is not Strategy.ONE_FOR_ONE,
@@ -261,8 +261,8 @@ class Supervisor(SupervisedActor):
     # --- a fault: ask the policy, then carry out its answer ------------------------------------
 
     def _fault(self, child: ChildRecord, fault: Fault, now: float) -> None:
-        decision = decide(fault, child.view(), self._roster.views(), self.spec.strategy, now,
-                          self._rng.random())
+        decision = decide(fault, self._roster.view(child), self._roster.views(),
+                          self.spec.strategy, now, self._rng.random())
         self._restarts.carry_out(child, fault, decision, now)
         if isinstance(decision, Escalate):
             budget = child.spec.budget
@@ -276,15 +276,18 @@ class Supervisor(SupervisedActor):
     def _restart_by_hand(self, child_id: str, *, only_if_down: bool = False) -> None:
         child = self._roster.get(child_id)
         if child is not None and not self._membership.removing(child_id):
-            view = child.view()
-            decision = start_by_hand(view) if only_if_down else fresh_restart(view)
+            view = self._roster.view(child)
+            decision = (start_by_hand(view) if only_if_down
+                        else fresh_restart(view, self._roster.views()))
             fault = Fault(child.incarnation, Reason.MANUAL)
             self._restarts.carry_out(child, fault, decision, self.clock.monotonic())
 
     def _cooldown_over(self, child_id: str, incarnation: int) -> None:
         child = self._roster.get(child_id)
         if child is not None:
-            self._restarts.cooldown_over(child, incarnation, fresh_restart(child.view()),
+            self._restarts.cooldown_over(child, incarnation,
+                                         fresh_restart(self._roster.view(child),
+                                                       self._roster.views()),
                                          self.clock.monotonic())
 
     def _stop_by_hand(self, child_id: str) -> None:
@@ -304,6 +307,10 @@ class Supervisor(SupervisedActor):
                 self._fault(child, Fault(child.incarnation, *missed), now)
         self.ctx.heartbeat()
         self._publish(now)
+
+    def _kind_of(self, child_id: str) -> str:
+        child = self._roster.get(child_id)
+        return "" if child is None else child.spec.kind
 
     # --- what the outside sees ---------------------------------------------------------------
 

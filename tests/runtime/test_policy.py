@@ -186,7 +186,7 @@ def test_each_strategy_restarts_the_right_siblings_in_start_order(
     running, failed = siblings_and_failed
     running[failed] = True  # only a running child can fail
     siblings = [child(f"c{i}", running=r) for i, r in enumerate(running)]
-    chosen = affected(strategy, f"c{failed}", siblings)
+    chosen = affected(strategy, siblings[failed], siblings)
     positions = [int(c[1:]) for c in chosen]
     assert positions == sorted(positions)
     assert f"c{failed}" in chosen
@@ -208,7 +208,7 @@ def test_a_restart_decision_names_the_children_the_strategy_affects(
     view = siblings[failed]
     decision = decide(crash(view), view, siblings, strategy, 0.0, rand)
     assert isinstance(decision, RestartAfter)
-    assert decision.children == affected(strategy, view.id, siblings)
+    assert decision.children == affected(strategy, view, siblings)
 
 
 def test_late_news_of_an_earlier_incarnation_is_ignored() -> None:
@@ -245,3 +245,29 @@ def test_a_temporary_child_asked_to_be_replaced_is_given_up_without_spending_its
     view = replace(child(restart=Restart.TEMPORARY), restarts=(5.0,))
     decision = decide(Fault(1, Reason.MEMORY), view, [view], Strategy.ONE_FOR_ONE, 10.0, 0.5)
     assert decision == GiveUp(restarts=(5.0,), exhausted=False)
+
+
+dependency_sets = st.lists(st.tuples(st.booleans(), st.integers(-1, 11)), min_size=1, max_size=12)
+
+
+@given(dependency_sets, st.integers(0, 11))
+def test_a_child_restarts_with_the_running_children_that_depend_on_it(
+    children: list[tuple[bool, int]], failed: int
+) -> None:
+    failed %= len(children)
+    # child i depends on an earlier child j < i when j >= 0 (a later one cannot be declared)
+    depends = [d if 0 <= d < i else None for i, (_, d) in enumerate(children)]
+    depended = {d for d in depends if d is not None}
+    running = [r or i == failed for i, (r, _) in enumerate(children)]
+    siblings = [ChildView(id=f"c{i}", incarnation=1, running=running[i],
+                          restart=Restart.PERMANENT, budget=RestartBudget(),
+                          depends_on=None if depends[i] is None else f"c{depends[i]}",
+                          has_dependents=i in depended)
+                for i in range(len(children))]
+    expected = {failed}
+    for i in range(len(children)):  # the closure, in start order
+        if running[i] and depends[i] in expected:
+            expected.add(i)
+    chosen = affected(Strategy.ONE_FOR_ONE, siblings[failed], siblings)
+    assert chosen == tuple(f"c{i}" for i in sorted(expected))
+    assert fresh_restart(siblings[failed], siblings).children == chosen

@@ -81,6 +81,59 @@ def test_a_parallel_stop_supervisor_stops_its_children_side_by_side(harness: Har
     assert not both_stopping.broken
 
 
+def test_a_parallel_stop_ends_the_children_that_depend_on_a_sibling_before_it(
+        harness: Harness) -> None:
+    probe = harness.probe
+    order: list[str] = []
+    for child in ("driver", "s1", "s2", "other"):
+        probe.behaviour(child).stop_hook = order.append
+    runtime = harness.start(harness.spec(
+        probe.spec("driver"), probe.spec("s1", depends_on="driver"),
+        probe.spec("s2", depends_on="driver"), probe.spec("other"), parallel_stop=True))
+    harness.wait_state("other", S.HEALTHY)
+    runtime.stop(timeout=WAIT)
+    assert order[-1] == "driver" and sorted(order[:-1]) == ["other", "s1", "s2"]
+
+
+def test_a_child_that_dies_restarts_the_siblings_that_depend_on_it_and_no_other(
+        harness: Harness) -> None:
+    probe = harness.probe
+    harness.start(harness.spec(
+        probe.spec("driver"), probe.spec("s1", depends_on="driver"),
+        probe.spec("s2", depends_on="driver"), probe.spec("other")))
+    harness.wait_state("other", S.HEALTHY)
+    probe.ref("driver").tell(Crash())
+    restart_after_backoff(harness, "driver", 1.0)
+    for child in ("driver", "s1", "s2"):
+        harness.wait_state(child, S.HEALTHY)
+        assert probe.incarnations(child) == 2
+    assert probe.incarnations("other") == 1
+    assert [s.restarts for s in map(harness.status, ("driver", "s1", "s2"))] == [1, 0, 0]
+    for dependent in ("s1", "s2"):
+        (scheduled,) = [e for e in harness.events.of(dependent)
+                        if e.name is EventName.RESTART_SCHEDULED]
+        assert (scheduled.reason, scheduled.attempt) == (Reason.CRASH, 0)
+        assert "driver" in scheduled.detail
+    probe.ref("s1").tell(Crash())  # a dependent's own fault touches only itself
+    restart_after_backoff(harness, "s1", 1.0)
+    harness.wait_state("s1", S.HEALTHY)
+    assert (probe.incarnations("driver"), probe.incarnations("s2")) == (2, 2)
+
+
+def test_events_carry_the_kind_of_their_child(harness: Harness) -> None:
+    probe = harness.probe
+    harness.start(harness.spec(probe.spec("a", kind="session"), probe.spec("b")))
+    harness.wait_state("b", S.HEALTHY)
+    assert {e.kind for e in harness.events.of("a")} == {"session"}
+    assert {e.kind for e in harness.events.of("b")} == {""}
+
+
+def test_a_child_must_depend_on_an_earlier_sibling(harness: Harness) -> None:
+    probe = harness.probe
+    with pytest.raises(ValueError, match="not an earlier child"):
+        harness.spec(probe.spec("s1", depends_on="driver"), probe.spec("driver"))
+
+
 def test_a_crash_in_receive_restarts_the_child_with_reason_crash(harness: Harness) -> None:
     probe = harness.probe
     harness.start(harness.spec(probe.spec("a")))
