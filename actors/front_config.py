@@ -54,7 +54,6 @@ class FrontDeps:
     registry: CollectorRegistry | None = None  # what GET /metrics exposes
     sink: DemoSink | None = None  # POST /demo/webhook; 404 when None
     clock: Clock = field(default_factory=MonotonicClock)
-    sessions_supervisor: str = "sessions"
     webhook_child: str = "webhook"
     cache_renderings: bool = True
 

@@ -9,8 +9,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from runtime.events import LifecycleEvent
-from runtime.vocabulary import EventName
+from actors.views import SESSION
+from runtime import EventName, LifecycleEvent
 
 __all__ = ["LifecycleWebhooks", "webhook_for"]
 
@@ -49,14 +49,13 @@ def webhook_for(event: LifecycleEvent) -> tuple[str, dict[str, Any]] | None:
 
 
 class LifecycleWebhooks:
-    """An EventBus subscriber that appends a webhook for each event of `supervisor`'s children."""
+    """An EventBus subscriber that appends a webhook for each event of a session."""
 
-    def __init__(self, outbox: Appender, supervisor: str = "sessions") -> None:
+    def __init__(self, outbox: Appender) -> None:
         self.outbox = outbox
-        self.supervisor = supervisor
 
     def __call__(self, event: LifecycleEvent) -> None:
-        if event.supervisor != self.supervisor:
+        if event.kind != SESSION:
             return
         webhook = webhook_for(event)
         if webhook is not None:

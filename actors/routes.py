@@ -22,6 +22,7 @@ from actors.demo_sink import SinkRejected
 from actors.front_config import FrontDeps, HttpConfig
 from actors.ids import is_session_id
 from actors.views import (
+    SESSION,
     RenderCache,
     event_json,
     health_json,
@@ -140,7 +141,7 @@ async def _metrics(request: web.Request) -> web.Response:
 
 def _statuses(request: web.Request) -> tuple[ChildStatus, ...]:
     deps = request.app[DEPS]
-    return deps.board.children(deps.sessions_supervisor)
+    return deps.board.of_kind(SESSION)
 
 
 def _cached(request: web.Request, view: str,

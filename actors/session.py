@@ -91,7 +91,6 @@ class BrowserSession(SupervisedActor):
         self._canary_token: str | None = None
         self._canary_deadline = 0.0
         self._canary_failures = 0
-        self._events = 0
         self._over_limit = 0
         self._next_pss = 0.0
         self._last_beat = 0.0
@@ -103,6 +102,7 @@ class BrowserSession(SupervisedActor):
         return ChildSpec(
             id=settings.id,
             start=lambda ctx: cls.start(ctx, settings, inbound),
+            kind="session",
             shutdown_timeout=5.0,
             budget=policy.budget,
             liveness=Liveness(heartbeat_timeout=policy.heartbeat_timeout,
@@ -118,7 +118,7 @@ class BrowserSession(SupervisedActor):
         s.profile_dir.mkdir(parents=True, exist_ok=True)
         clear_profile_locks(s.profile_dir)
         self.ctx.publish(adapter=s.adapter_name, browser_pid=None, memory_bytes=None,
-                         last_canary=None, events_total=0)
+                         last_canary=None)
         killed = threading.Event()  # a session given up while queued must never launch
         self.ctx.add_kill_hook(killed.set)
         while not s.launch_gate.acquire(timeout=0.25):
@@ -281,7 +281,6 @@ class BrowserSession(SupervisedActor):
             logger.exception("session %s could not accept message %s; the app keeps it unacked",
                              self.settings.id, message.id)
             return False
-        self._events += 1
         self.ctx.activity()
         # A page handing us events is alive. A backlog of thousands (each committed) keeps
         # the thread inside one pump slice for seconds: 6,000 messages starved the probe
@@ -289,7 +288,7 @@ class BrowserSession(SupervisedActor):
         now = self.clock.monotonic()
         if now - self._last_beat >= self.settings.policy.heartbeat_interval:
             self._beat(now)
-        self.ctx.publish(events_total=self._events)
+        self.ctx.count("events")
         return True
 
     def canary_echo(self, token: str) -> None:

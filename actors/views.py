@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from actors.demo_sink import DemoSink, ReceivedEvent
 
 __all__ = [
+    "SESSION",
     "STUCK_STATES",
     "Board",
     "OutboxStats",
@@ -40,10 +41,14 @@ STUCK_STATES = frozenset({
 })
 
 
+SESSION = "session"  # the kind of a session's child spec, wherever its supervisor is
+
+
 class Board(Protocol):
     """What views, the front and the metrics read: published snapshots (runtime.StatusBoard)."""
 
     def children(self, supervisor: str | None = None) -> tuple[ChildStatus, ...]: ...
+    def of_kind(self, kind: str) -> tuple[ChildStatus, ...]: ...
     def get(self, child_id: str) -> ChildStatus | None: ...
 
 

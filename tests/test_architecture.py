@@ -1,4 +1,7 @@
-"""Imports flow one way: warden -> actors -> runtime (httpkit and simulator beside), no cycles."""
+"""Imports flow one way: warden -> actors -> runtime (httpkit and simulator beside), no cycles.
+
+Imports under `if TYPE_CHECKING:` are left out: they name types for annotations and never run.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +34,13 @@ def modules() -> dict[str, Path]:
 def imports_of(path: Path, name: str, known: set[str]) -> Iterator[str]:
     """Every project module `path` imports, wherever the import stands (also inside functions)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If)
+                   and ast.unparse(block.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+                   for statement in block.body for n in ast.walk(statement)}
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):

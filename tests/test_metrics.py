@@ -22,7 +22,7 @@ from tests.actors.test_front import (
     wait_for_sessions,
 )
 from tests.actors.test_views import NOW, make_status
-from warden.metrics import DELIVERY_OUTCOMES, Metrics, MonotonicTotals
+from warden.metrics import DELIVERY_OUTCOMES, Metrics
 
 CONTRACT_NAMES = {
     "warden_session_state", "warden_session_restarts_total",
@@ -46,9 +46,10 @@ def samples(text: str) -> Iterator[Sample]:
         yield from family.samples
 
 
-def restart(child: str, reason: Reason, supervisor: str = "sessions") -> LifecycleEvent:
+def restart(child: str, reason: Reason, supervisor: str = "sessions",
+            kind: str = "session") -> LifecycleEvent:
     return LifecycleEvent(EventName.RESTART_SCHEDULED, supervisor, child, NOW, reason=reason,
-                          attempt=1, delay=1.0)
+                          attempt=1, delay=1.0, kind=kind)
 
 
 def test_every_spec_name_is_exposed_even_before_any_event(
@@ -84,7 +85,7 @@ def test_board_details_become_gauges_and_unknown_ones_are_left_out(
         registry: CollectorRegistry) -> None:
     board = FakeBoard([
         make_status("a", last_heartbeat=NOW - 1, last_activity=NOW - 5,
-                    details={"memory_bytes": 300 * 2**20, "events_total": 12}),
+                    details={"memory_bytes": 300 * 2**20}, totals={"events": 12}),
         make_status("b"),
     ])
     Metrics(registry, board)
@@ -105,7 +106,8 @@ def test_restarts_are_counted_by_reason_from_events_with_all_reasons_preset(
     bus.emit(restart("a", Reason.CANARY))
     bus.emit(restart("a", Reason.CANARY))
     bus.emit(restart("a", Reason.MANUAL))
-    bus.emit(restart("webhook", Reason.CRASH, supervisor="root"))  # not a session
+    bus.emit(restart("webhook", Reason.CRASH, supervisor="root", kind=""))  # not a session
+    bus.emit(restart("driver-1", Reason.CRASH, kind="driver"))  # a session's sibling, not one
     value = registry.get_sample_value
     assert value("warden_session_restarts_total", {"session": "a", "reason": "canary"}) == 2
     assert value("warden_session_restarts_total", {"session": "a", "reason": "manual"}) == 1
@@ -113,13 +115,16 @@ def test_restarts_are_counted_by_reason_from_events_with_all_reasons_preset(
         assert value("warden_session_restarts_total", {"session": "a", "reason": reason}) == 0
     assert value("warden_session_restarts_total", {"session": "webhook", "reason": "crash"}) \
         is None
+    assert value("warden_session_restarts_total", {"session": "driver-1", "reason": "crash"}) \
+        is None
 
 
 def test_recovery_times_fill_the_histogram(registry: CollectorRegistry) -> None:
     metrics = Metrics(registry, FakeBoard())
     for seconds in (0.4, 3.0, 90.0):
         metrics.observe(LifecycleEvent(EventName.CHILD_RECOVERED, "sessions", "a", NOW,
-                                       reason=Reason.CRASH, recovery_seconds=seconds))
+                                       reason=Reason.CRASH, recovery_seconds=seconds,
+                                       kind="session"))
     value = registry.get_sample_value
     assert value("warden_session_recovery_seconds_count") == 3
     assert value("warden_session_recovery_seconds_bucket", {"le": "0.5"}) == 1
@@ -127,23 +132,16 @@ def test_recovery_times_fill_the_histogram(registry: CollectorRegistry) -> None:
     assert value("warden_session_recovery_seconds_bucket", {"le": "120.0"}) == 3
 
 
-def test_actor_message_counts_stay_monotonic_across_incarnations(
+def test_actor_message_counts_are_the_totals_the_supervisor_keeps_over_incarnations(
         registry: CollectorRegistry) -> None:
-    board = FakeBoard([make_status("a", messages=40)], [make_status("webhook", mailbox_size=7)])
-    metrics = Metrics(registry, board)
+    board = FakeBoard([make_status("a", totals={"messages": 40})],
+                      [make_status("webhook", mailbox_size=7)])
+    Metrics(registry, board)
     value = registry.get_sample_value
     assert value("warden_actor_messages_total", {"actor": "a"}) == 40
     assert value("warden_actor_mailbox_size", {"actor": "webhook"}) == 7
-    board.sessions = (make_status("a", messages=45),)
-    metrics.observe(restart("a", Reason.HEARTBEAT))  # the last look at the old incarnation
-    board.sessions = (make_status("a", messages=3),)  # a new incarnation counts from 0
+    board.sessions = (make_status("a", totals={"messages": 48}),)  # banked 45, then 3 new
     assert value("warden_actor_messages_total", {"actor": "a"}) == 48
-
-
-def test_monotonic_totals_bank_each_reset() -> None:
-    totals = MonotonicTotals()
-    assert [totals.observe("k", v) for v in (1, 5, 5, 2, 9, 0, 4)] == [1, 5, 5, 7, 14, 14, 18]
-    assert totals.observe("other", 3) == 3
 
 
 def test_delivery_attempts_are_counted_by_outcome_and_timed(
@@ -169,11 +167,28 @@ def test_outbox_figures_are_read_at_scrape_time(registry: CollectorRegistry) -> 
     value = registry.get_sample_value
     assert value("warden_webhook_outbox_pending") == 3
     assert value("warden_webhook_outbox_oldest_age_seconds") == 42.0
-    assert value("warden_webhook_dead_letters_total") == 1
+    assert value("warden_webhook_dead_letters_waiting") == 1
     outbox.figures = Stats(pending=0, oldest_age_seconds=None, dead_letters=0, delivered=20)
     assert value("warden_webhook_outbox_pending") == 0
     assert value("warden_webhook_outbox_oldest_age_seconds") == 0
-    assert value("warden_webhook_dead_letters_total") == 1  # requeued letters still happened
+    assert value("warden_webhook_dead_letters_waiting") == 0
+
+
+def test_dead_letters_are_counted_as_they_happen_and_a_requeue_never_moves_the_counter(
+        registry: CollectorRegistry) -> None:
+    """Three dead letters, a restart (a new process), a requeue of one: the counter was once
+    rebuilt from the outbox's level and jumped 3 -> 5, firing a false alert."""
+    outbox = Outbox()
+    outbox.figures = Stats(pending=0, oldest_age_seconds=None, dead_letters=3, delivered=0)
+    metrics = Metrics(registry, FakeBoard(), outbox=outbox)  # after a restart: none seen yet
+    value = registry.get_sample_value
+    assert value("warden_webhook_dead_letters_total") == 0
+    assert value("warden_webhook_dead_letters_waiting") == 3
+    outbox.figures = Stats(pending=1, oldest_age_seconds=1.0, dead_letters=2, delivered=0)
+    assert value("warden_webhook_dead_letters_total") == 0  # the requeue is not a dead letter
+    metrics.delivery_attempted("dead_letter", 0.1)
+    outbox.figures = Stats(pending=0, oldest_age_seconds=None, dead_letters=3, delivered=0)
+    assert value("warden_webhook_dead_letters_total") == 1
 
 
 def test_nothing_lands_on_the_global_registry() -> None:

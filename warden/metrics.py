@@ -1,8 +1,8 @@
 """Warden's Prometheus metrics, on a registry the caller owns, never the global one.
 
-Session and actor gauges are read from the status board at scrape time; restart counts and
-recovery times come from the event bus; webhook deliveries are counted by the webhook actor
-through `delivery_attempted`; outbox figures are read from the outbox at scrape time.
+Session and actor gauges, and the totals each child's supervisor keeps across its incarnations,
+are read from the status board at scrape time; restart counts, recovery times and webhook
+deliveries are counted as they happen; outbox levels are read from the outbox at scrape time.
 """
 
 from __future__ import annotations
@@ -16,39 +16,14 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from actors.views import Board, OutboxStatsSource
+from actors.views import SESSION, Board, OutboxStatsSource
 from runtime import ChildState, ChildStatus, EventBus, EventName, LifecycleEvent, Reason
 
-__all__ = ["DELIVERY_OUTCOMES", "Metrics", "MonotonicTotals"]
+__all__ = ["DELIVERY_OUTCOMES", "Metrics"]
 
 DELIVERY_OUTCOMES = ("delivered", "retry", "dead_letter", "paused")
 RECOVERY_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
 DELIVERY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0)
-# Events after which an incarnation's counts are about to reset: read them one last time.
-_ENDINGS = frozenset({EventName.RESTART_SCHEDULED, EventName.CHILD_EXITED,
-                      EventName.CHILD_STOPPED, EventName.CHILD_KILLED})
-
-
-class MonotonicTotals:
-    """Per-key counters made monotonic over values that reset (one count per incarnation).
-
-    A value lower than the last one seen means a new incarnation began: the last one is
-    banked. Counts an old incarnation made after its last observation are lost, so observe
-    at scrape time and again when an incarnation ends.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._last: dict[str, float] = {}
-        self._banked: defaultdict[str, float] = defaultdict(float)
-
-    def observe(self, key: str, value: float) -> float:
-        with self._lock:
-            last = self._last.get(key, 0.0)
-            if value < last:
-                self._banked[key] += last
-            self._last[key] = value
-            return self._banked[key] + value
 
 
 class Metrics:
@@ -61,19 +36,14 @@ class Metrics:
         *,
         outbox: OutboxStatsSource | None = None,
         events: EventBus | None = None,
-        sessions_supervisor: str = "sessions",
     ) -> None:
         """With `events`, subscribes to it at once (else call `attach` later)."""
         self.registry = registry
         self.board = board
         self.outbox = outbox
-        self.sessions_supervisor = sessions_supervisor
         self._lock = threading.Lock()
         self._restarts: defaultdict[tuple[str, str], int] = defaultdict(int)
         self._deliveries: dict[str, int] = dict.fromkeys(DELIVERY_OUTCOMES, 0)
-        self._messages = MonotonicTotals()
-        self._events = MonotonicTotals()
-        self._dead_letters = MonotonicTotals()
         self.recovery = Histogram(
             "warden_session_recovery_seconds",
             "Seconds from a session's restart decision to its being healthy again.",
@@ -91,11 +61,7 @@ class Metrics:
 
     def observe(self, event: LifecycleEvent) -> None:
         """Count one lifecycle event (on the emitting thread: quick, no I/O)."""
-        if event.name in _ENDINGS:
-            status = self.board.get(event.child)
-            if status is not None:
-                self._observe_counts(status)
-        if event.supervisor != self.sessions_supervisor:
+        if event.kind != SESSION:
             return
         if event.name is EventName.RESTART_SCHEDULED and event.reason is not None:
             with self._lock:
@@ -112,17 +78,10 @@ class Metrics:
             self._deliveries[outcome] += 1
         self.delivery_seconds.observe(seconds)
 
-    def _observe_counts(self, status: ChildStatus) -> tuple[float, float | None]:
-        messages = self._messages.observe(status.id, status.messages)
-        events = status.details.get("events_total")
-        if status.supervisor == self.sessions_supervisor and isinstance(events, int):
-            return messages, self._events.observe(status.id, events)
-        return messages, None
-
     # --- scrape time -----------------------------------------------------------------------------
 
     def collect(self) -> Iterator[Metric]:
-        sessions = self.board.children(self.sessions_supervisor)
+        sessions = self.board.of_kind(SESSION)
         yield from self._session_metrics(sessions)
         yield from self._actor_metrics(self.board.children())
         yield from self._webhook_metrics()
@@ -160,8 +119,7 @@ class Metrics:
             bytes_ = status.details.get("memory_bytes")
             if isinstance(bytes_, int | float) and not isinstance(bytes_, bool):
                 memory.add_metric((status.id,), float(bytes_))
-            _, total = self._observe_counts(status)
-            events.add_metric((status.id,), 0.0 if total is None else total)
+            events.add_metric((status.id,), status.totals.get("events", 0))
         for name in names:
             for reason in Reason:
                 restarts.add_metric((name, str(reason)), counted.get((name, str(reason)), 0))
@@ -175,8 +133,7 @@ class Metrics:
                                        labels=("actor",))
         for status in children:
             mailbox.add_metric((status.id,), status.mailbox_size)
-            total, _ = self._observe_counts(status)
-            messages.add_metric((status.id,), total)
+            messages.add_metric((status.id,), status.totals.get("messages", 0))
         yield from (mailbox, messages)
 
     def _webhook_metrics(self) -> Iterator[Metric]:
@@ -196,10 +153,14 @@ class Metrics:
         yield GaugeMetricFamily("warden_webhook_outbox_oldest_age_seconds",
                                 "Age of the oldest undelivered event (0 when none).",
                                 value=0.0 if oldest is None else oldest)
-        dead = 0 if stats is None else stats.dead_letters
+        with self._lock:
+            dead = self._deliveries["dead_letter"]
         yield CounterMetricFamily("warden_webhook_dead_letters",
                                   "Events given up on after the retry schedule or a 4xx.",
-                                  value=self._dead_letters.observe("", dead))
+                                  value=dead)  # counted as it happens: a requeue never lowers it
+        yield GaugeMetricFamily("warden_webhook_dead_letters_waiting",
+                                "Dead letters in the outbox now, waiting for a requeue.",
+                                value=0 if stats is None else stats.dead_letters)
 
 
 class _BoardCollector(Collector):

@@ -18,7 +18,7 @@ SECRET = "whsec_" + base64.b64encode(b"sixteen-byte-key-for-tests").decode()
 
 def signed(body: bytes, secret: str = SECRET, msg_id: str = "evt_1",
            timestamp: int | None = None) -> dict[str, str]:
-    """Headers as Standard Webhooks 1.0 describes them, computed independently of the sink's library."""
+    """Headers as Standard Webhooks 1.0 describes them, computed without the sink's library."""
     key = (base64.b64decode(secret.removeprefix("whsec_")) if secret.startswith("whsec_")
            else secret.encode())
     stamp = str(int(time.time()) if timestamp is None else timestamp)

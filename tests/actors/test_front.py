@@ -69,8 +69,8 @@ class FakeSession(SupervisedActor):
 
     def started(self) -> None:
         self.ctx.publish(adapter="fake", browser_pid=1000 + self.ctx.incarnation,
-                         memory_bytes=100 * 2**20, last_canary=self.ctx.clock.time(),
-                         events_total=5)
+                         memory_bytes=100 * 2**20, last_canary=self.ctx.clock.time())
+        self.ctx.count("events", 5)
         self.ctx.add_kill_hook(self.script.release.set)
         if self.ctx.incarnation == 1 or self.script.beat_after_restart:
             self.ctx.heartbeat()
@@ -99,7 +99,7 @@ def fake_runtime(ids: Iterable[str], script: Script | None = None,
 
     sessions = SupervisorSpec("sessions", tuple(
         ChildSpec(id=i, start=start, liveness=Liveness(heartbeat_timeout=None),
-                  shutdown_timeout=2.0) for i in ids))
+                  shutdown_timeout=2.0, kind="session") for i in ids))
     root = SupervisorSpec("root", (Supervisor.child_spec(sessions, events, board),))
     runtime = Runtime(root, events=events, board=board, clock=clock).start()
     try:
@@ -139,6 +139,9 @@ class FakeBoard:
         if supervisor == "sessions":
             return self.sessions
         return self.sessions + self.others if supervisor is None else ()
+
+    def of_kind(self, kind: str) -> tuple[ChildStatus, ...]:
+        return self.sessions if kind == "session" else ()
 
     def get(self, child_id: str) -> ChildStatus | None:
         return next((s for s in self.sessions + self.others if s.id == child_id), None)
@@ -678,7 +681,7 @@ def test_deps_for_a_warden_run_record_events_and_verify_with_the_webhook_secret(
 
 def test_a_failing_handler_answers_500_json_and_the_server_keeps_serving() -> None:
     class BrokenBoard(FakeBoard):
-        def children(self, supervisor: str | None = None) -> tuple[ChildStatus, ...]:
+        def of_kind(self, kind: str) -> tuple[ChildStatus, ...]:
             raise RuntimeError("board exploded")
 
     with serving(fake_deps(board=BrokenBoard())) as front:

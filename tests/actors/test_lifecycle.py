@@ -20,6 +20,7 @@ class Recorder:
 
 
 def event(name: EventName, supervisor: str = "sessions", **fields: Any) -> LifecycleEvent:
+    fields.setdefault("kind", "session" if supervisor == "sessions" else "")
     return LifecycleEvent(name=name, supervisor=supervisor, child="acct-1", at=1800.0, **fields)
 
 

@@ -36,7 +36,7 @@ def make_status(child_id: str = "acct-1", state: ChildState = ChildState.HEALTHY
         "id": child_id, "supervisor": "sessions", "state": state, "restarts": 0,
         "restarts_total": 0, "last_restart_reason": None, "last_heartbeat": None,
         "last_activity": None, "started_at": None, "abandoned_threads": 0,
-        "published_at": NOW,
+        "published_at": NOW, "kind": "session",
     }
     details = overrides.pop("details", {})
     fields.update(overrides)
