@@ -1,10 +1,8 @@
-"""A browser is one Chromium process tree with its own profile, found, measured and killed by pid.
+"""A browser is one Chromium process tree with its own profile, found and killed by pid.
 
-Playwright's sync API offers no way to free a hung browser from another thread
-(`browser.close()` must not be called from another thread, and may never return on a hung
-browser), so
-everything here works on processes: psutil finds the tree by its `--user-data-dir`, and a
-SIGKILL of the main process makes a blocked Playwright call raise within ~50 ms.
+A hung browser may never answer `close()`, so freeing one works on processes: psutil finds the
+tree by its `--user-data-dir`, and a SIGKILL of the main process makes a pending Playwright
+call on it fail within about 50 ms.
 """
 
 from __future__ import annotations
@@ -14,7 +12,6 @@ import logging
 import os
 import shutil
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -23,7 +20,6 @@ __all__ = [
     "DEFAULT_ARGS",
     "BrowserTree",
     "ExecutableNotFound",
-    "Memory",
     "clear_profile_locks",
     "kill_leftovers",
     "resolve_executable",
@@ -90,18 +86,6 @@ def _profile_of(proc: psutil.Process) -> str | None:
     return None
 
 
-def _proc_fields(path: str) -> dict[str, int]:
-    """The `Name:  123 kB` lines of a /proc file, in bytes."""
-    fields = {}
-    with open(path, "rb") as f:
-        for line in f:
-            name, _, rest = line.partition(b":")
-            parts = rest.split()
-            if len(parts) == 2 and parts[1] == b"kB":
-                fields[name.decode()] = int(parts[0]) * 1024
-    return fields
-
-
 def _kill_all(procs: Iterable[psutil.Process]) -> int:
     killed = 0
     for proc in procs:
@@ -141,27 +125,15 @@ def kill_leftovers(profiles_root: Path) -> int:
     return killed
 
 
-@dataclass(frozen=True, slots=True)
-class Memory:
-    """A browser tree's memory. `pss` shares common pages out among the processes using them
-    (RSS counts them in full in each: 2.7 GiB RSS vs 0.8 GiB PSS for three browsers here), so it
-    moves when other browsers start or stop; `uss` is what this tree alone holds, and what a
-    leaking page grows."""
-
-    pss: int
-    uss: int
-
-
 class BrowserTree:
-    """The processes of one launched browser: its main process, its children, its driver."""
+    """The processes of one launched browser: its main process and everything under it."""
 
-    def __init__(self, main: psutil.Process, driver: psutil.Process | None) -> None:
+    def __init__(self, main: psutil.Process) -> None:
         self.main = main
-        self.driver = driver
 
     @classmethod
     def find(cls, profile: Path) -> BrowserTree | None:
-        """The running browser whose `--user-data-dir` is `profile` (its parent is the driver)."""
+        """The running browser of ours whose `--user-data-dir` is `profile`."""
         wanted = os.path.realpath(profile)
         for proc in psutil.Process().children(recursive=True):
             if _profile_of(proc) != wanted:
@@ -172,8 +144,7 @@ class BrowserTree:
                 continue
             if parent is not None and _profile_of(parent) == wanted:
                 continue  # a renderer or helper: keep looking for the main process
-            driver = parent if parent is not None and parent.pid != os.getpid() else None
-            return cls(proc, driver)
+            return cls(proc)
         return None
 
     @property
@@ -186,35 +157,6 @@ class BrowserTree:
         except psutil.NoSuchProcess:
             return []
 
-    def memory(self) -> Memory:
-        """PSS and private memory of the tree, from each process's `smaps_rollup`.
-
-        Costly: 18 ms for one idle tree of 9 processes here (psutil's memory_full_info, which
-        parses the whole `smaps`, took 30 ms), as the kernel walks every mapping."""
-        pss = uss = 0
-        for proc in self.processes():
-            try:
-                fields = _proc_fields(f"/proc/{proc.pid}/smaps_rollup")
-            except OSError:
-                continue
-            pss += fields.get("Pss", 0)
-            uss += fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
-        return Memory(pss=pss, uss=uss)
-
-    def anonymous_bytes(self) -> int:
-        """Resident anonymous memory of the tree (`RssAnon`): what a leaking page grows, read
-        from counters the kernel keeps, so cheap enough to check every few seconds."""
-        total = 0
-        for proc in self.processes():
-            try:
-                total += _proc_fields(f"/proc/{proc.pid}/status").get("RssAnon", 0)
-            except OSError:
-                continue
-        return total
-
-    def memory_bytes(self) -> int:
-        return self.memory().pss
-
     def alive(self) -> bool:
         try:
             return self.main.is_running() and self.main.status() != psutil.STATUS_ZOMBIE
@@ -222,8 +164,5 @@ class BrowserTree:
             return False
 
     def kill(self) -> int:
-        """SIGKILL the whole tree and the driver; safe from any thread, any number of times."""
-        procs = self.processes()
-        if self.driver is not None:
-            procs.append(self.driver)
-        return _kill_all(procs)
+        """SIGKILL the whole tree (never the shared driver); any thread, any number of times."""
+        return _kill_all(self.processes())

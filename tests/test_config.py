@@ -241,3 +241,18 @@ def test_an_adapter_that_cannot_be_imported_fails_the_check() -> None:
     (line,) = errors("sessions:\n  - id: a\n    url: http://x/\n    adapter: nosuchpkg.mod:Thing\n")
     assert line.startswith("f.yaml:4: sessions[0].adapter: adapter 'nosuchpkg.mod:Thing': "
                            "cannot import nosuchpkg.mod")
+
+
+def test_a_failed_session_is_tried_again_after_the_cooldown_unless_it_is_off() -> None:
+    default, off, short = (parse(f"policies:\n  p:\n    restart: {{cooldown: {v}}}\n")
+                           .policies["p"].budget.cooldown for v in ("15m", "off", "30s"))
+    assert (default, off, short) == (900.0, None, 30.0)
+    assert parse("").policies["default"].budget.cooldown == 900.0
+    assert errors("policies:\n  p:\n    restart: {cooldown: 0s}\n")
+
+
+def test_sessions_share_a_driver_per_shard_of_a_configured_size() -> None:
+    assert parse("").browser.sessions_per_driver == 16
+    assert parse("browser: {sessions_per_driver: 4}\n").browser.sessions_per_driver == 4
+    (line,) = errors("browser: {sessions_per_driver: 0}\n")
+    assert "browser.sessions_per_driver" in line

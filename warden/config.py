@@ -40,6 +40,7 @@ ADAPTER_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 class BrowserConfig:
     executable: str = "auto"
     args: tuple[str, ...] = ()
+    sessions_per_driver: int = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,12 +166,15 @@ class _Reader:
     def browser(self, node: Located | None) -> BrowserConfig:
         if node is None:
             return BrowserConfig()
-        keys = self.mapping(node, frozenset({"executable", "args"}))
+        keys = self.mapping(node, frozenset({"executable", "args", "sessions_per_driver"}))
         if keys is None:
             return BrowserConfig()
+        default = BrowserConfig()
         return BrowserConfig(
-            executable=self.convert(keys.get("executable"), _string, "auto"),
+            executable=self.convert(keys.get("executable"), _string, default.executable),
             args=tuple(self.convert(keys.get("args"), _string_list, [])),
+            sessions_per_driver=self.convert(keys.get("sessions_per_driver"), _positive_int,
+                                             default.sessions_per_driver),
         )
 
     def webhook(self, node: Located | None) -> WebhookConfig:
@@ -256,8 +260,8 @@ class _Reader:
     def budget(self, node: Located | None, on_exhausted: Located | None) -> RestartBudget:
         base = RestartBudget()
         exhausted = self.convert(on_exhausted, _on_exhausted, base.on_exhausted)
-        keys = self.section(node, {"max_restarts", "window", "backoff", "reset_after"},
-                            allow_off=False)
+        keys = self.section(node, {"max_restarts", "window", "backoff", "reset_after",
+                                   "cooldown"}, allow_off=False)
         if not keys:
             return RestartBudget(on_exhausted=exhausted)
         backoff = base.backoff
@@ -277,6 +281,8 @@ class _Reader:
             reset_after=self.convert(keys.get("reset_after"), _positive_duration,
                                      base.reset_after),
             on_exhausted=exhausted,
+            cooldown=(None if _is_off(keys.get("cooldown"))
+                      else self.convert(keys.get("cooldown"), _positive_duration, base.cooldown)),
         )
 
     def section(self, node: Located | None, allowed: set[str],

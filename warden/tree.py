@@ -1,7 +1,9 @@
 """The supervision tree of a Warden process, built in one place from a validated config.
 
-root (one_for_one) -> webhook actor, sessions supervisor (one_for_one) -> one session per
-account, HTTP front. The root escalates: a child that exhausts its budget fails the root and
+root (one_for_one) -> webhook actor, memory sampler, sessions supervisor, HTTP front.
+The sessions supervisor runs one Playwright driver per shard of `browser.sessions_per_driver`
+sessions, each followed by the sessions that depend on it: a driver's death restarts exactly
+its shard. The root escalates: a child that exhausts its budget fails the root and
 `warden run` exits 1 (so systemd's Restart=on-failure takes over).
 """
 
@@ -11,13 +13,15 @@ from dataclasses import dataclass
 
 from actors.adapters import load_adapter
 from actors.browser import DEFAULT_ARGS
+from actors.fleet import fleet_children
 from actors.front import FrontActor, FrontDeps
+from actors.launch import LaunchGate
+from actors.memory import MemorySampler, MemoryWatch
 from actors.outbox import Outbox
-from actors.session import BrowserSession, Inbound, SessionSettings
+from actors.session import Inbound, SessionSettings
 from actors.webhook import DeliveryObserver, WebhookActor
 from runtime import (
     Backoff,
-    ChildSpec,
     EventBus,
     OnExhausted,
     RestartBudget,
@@ -28,16 +32,23 @@ from runtime import (
 )
 from warden.config import Config, SessionConfig
 
-__all__ = ["ROOT_BUDGET", "SESSIONS", "SESSIONS_BUDGET", "TreeParts", "build_tree",
-           "session_spec"]
+__all__ = ["MEMORY_INTERVAL", "PSS_SPACING", "ROOT_BUDGET", "SESSIONS", "SESSIONS_BUDGET",
+           "TreeParts", "build_tree", "session_settings"]
 
 SESSIONS = "sessions"
+# From bench/bench_memory.py: anonymous memory costs 0.06 ms a tree, so every tree is read every
+# 2 s (a leak is caught within two readings: 16 trees cost 0.04% of a core); PSS costs 16-19 ms
+# a tree, so one tree's is read every 20 s (0.09% of a core, whatever the fleet's size).
+MEMORY_INTERVAL = 2.0
+PSS_SPACING = 20.0
 ROOT_BUDGET = RestartBudget(max_restarts=5, window=60.0, backoff=Backoff(initial=0.5, max=10.0),
                             reset_after=120.0, on_exhausted=OnExhausted.ESCALATE)
+# A driver that cannot be kept running is a problem of the host, not of one account.
+DRIVER_BUDGET = RestartBudget(max_restarts=5, window=300.0,
+                              backoff=Backoff(initial=0.5, max=10.0), reset_after=300.0,
+                              on_exhausted=OnExhausted.ESCALATE)
 # The sessions supervisor fails only when a session with `on_exhausted: escalate` used its own
-# budget, which takes minutes (four canary detections and their backoffs); a 60 s window would
-# never fill, and every session would be restarted every few minutes forever. Three in an hour,
-# then the process exits 1 and its own supervisor (systemd) takes over.
+# budget, which takes minutes; three in an hour, then the process exits 1 for systemd.
 SESSIONS_BUDGET = RestartBudget(max_restarts=3, window=3600.0,
                                 backoff=Backoff(initial=1.0, max=30.0), reset_after=600.0,
                                 on_exhausted=OnExhausted.ESCALATE)
@@ -57,9 +68,8 @@ class TreeParts:
     front: FrontDeps | None = None
 
 
-def session_spec(session: SessionConfig, config: Config, executable: str,
-                 inbound: Inbound) -> ChildSpec:
-    settings = SessionSettings(
+def session_settings(session: SessionConfig, config: Config, executable: str) -> SessionSettings:
+    return SessionSettings(
         id=session.id,
         url=session.url,
         adapter=load_adapter(session.adapter),
@@ -69,19 +79,25 @@ def session_spec(session: SessionConfig, config: Config, executable: str,
         executable=executable,
         args=(*DEFAULT_ARGS, *config.browser.args),
     )
-    return BrowserSession.child_spec(settings, inbound)
 
 
 def build_tree(config: Config, parts: TreeParts) -> SupervisorSpec:
-    sessions = SupervisorSpec(
+    watch = MemoryWatch()
+    sessions = fleet_children(
+        [session_settings(s, config, parts.executable) for s in config.sessions], parts.inbound,
+        per_driver=config.browser.sessions_per_driver, gate=LaunchGate(), memory=watch,
+        driver_budget=DRIVER_BUDGET)
+    supervisor = SupervisorSpec(
         id=SESSIONS,
-        children=tuple(session_spec(s, config, parts.executable, parts.inbound)
-                       for s in config.sessions),
+        children=tuple(sessions),
         strategy=Strategy.ONE_FOR_ONE,
         parallel_stop=True,  # independent browsers: 30 closed one by one would take ~9 s
     )
-    children = [Supervisor.child_spec(sessions, parts.events, parts.board,
-                                      budget=SESSIONS_BUDGET)]
+    children = [
+        MemorySampler.child_spec(watch, interval=MEMORY_INTERVAL, pss_spacing=PSS_SPACING,
+                                 budget=ROOT_BUDGET),
+        Supervisor.child_spec(supervisor, parts.events, parts.board, budget=SESSIONS_BUDGET),
+    ]
     if parts.outbox is not None:
         children.insert(0, WebhookActor.child_spec(parts.outbox, config.webhook, parts.observer,
                                                    budget=ROOT_BUDGET))

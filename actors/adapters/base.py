@@ -1,18 +1,19 @@
 """The adapter interface: what a browser session needs to know about one web app.
 
-A session actor owns the browser and the page; the adapter only knows the app. All methods
-run on the session actor's thread, with Playwright's sync API.
+A session actor owns the browser and the page; the adapter only knows the app. Its methods are
+coroutines on the session's driver loop (Playwright's async API); the session gives each one a
+deadline, so an adapter never needs timeouts of its own for a hung page.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
-from playwright.sync_api import Page
+from playwright.async_api import Page
 
 __all__ = ["Adapter", "AuthState", "InboundMessage", "SessionSink"]
 
@@ -35,10 +36,11 @@ class InboundMessage:
 
 
 class SessionSink(Protocol):
-    """What the session gives its adapter; called from inside Playwright calls on its thread."""
+    """What the session gives its adapter; called on the driver loop, from page events."""
 
-    def message(self, message: InboundMessage) -> bool:
-        """Accept `message` durably. True means committed: only then may the app be acked."""
+    def message(self, message: InboundMessage) -> Awaitable[bool]:
+        """Accept `message` durably; resolves to True once committed, only then may the app be
+        acked."""
         ...
 
     def canary_echo(self, token: str) -> None:
@@ -50,27 +52,31 @@ class Adapter(ABC):
     """One web app. Built-in: `simulator`. Others load from `package.module:Class`."""
 
     name: ClassVar[str]
+    #: A JavaScript expression the page evaluates on each of its heartbeats: which screen the
+    #: app shows, "ready", "auth_required" or "loading" (anything else counts as loading).
+    state_expression: ClassVar[str] = "'ready'"
 
     def __init__(self, session_id: str, url: str) -> None:
         self.session_id = session_id
         self.url = url
 
     @abstractmethod
-    def attach(self, page: Page, sink: SessionSink) -> None:
+    async def attach(self, page: Page, sink: SessionSink) -> None:
         """Prepare a fresh page before it loads the app: expose bindings, add init scripts."""
 
     @abstractmethod
-    def open(self, page: Page, timeout: float) -> None:
+    async def open(self, page: Page, timeout: float) -> None:
         """Load the app and return once it shows either its main screen or its login screen."""
 
     @abstractmethod
-    def auth_state(self, page: Page) -> AuthState:
+    async def auth_state(self, page: Page) -> AuthState:
         """Which screen the app shows now; must be quick (one `page.evaluate`)."""
 
     @abstractmethod
-    def send_canary(self, page: Page, token: str) -> None:
+    async def send_canary(self, page: Page, token: str) -> None:
         """Send `token` to ourselves through the app; its echo must reach `sink.canary_echo`."""
 
-    def probe(self, page: Page) -> None:
-        """Prove the page's JS thread answers; blocks while it is busy (a hung page)."""
-        page.evaluate("() => 1")
+    async def probe(self, page: Page) -> AuthState:
+        """Prove the page's JS thread answers (a hung page never does) and say which screen it
+        shows, in one round trip (tools and tests; sessions hear the page's own heartbeats)."""
+        return await self.auth_state(page)

@@ -3,7 +3,7 @@
 
 The hook (an init script, so it survives reloads) waits for `ChatStore`, subscribes to its
 "message" events and replays what is still unacked. Each event goes through one Playwright
-binding, `__wardenEvent`, on the session actor's thread:
+binding, `__wardenEvent`, on the session's driver loop:
 
     {"kind": "message", "message": {id, from, body, timestamp, self}}  -> sink.message(...)
     {"kind": "canary", "token": T}   a self message whose body is "warden-canary:" + T
@@ -21,7 +21,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from playwright.sync_api import Page
+from playwright.async_api import Page
 
 from actors.adapters.base import Adapter, AuthState, InboundMessage, SessionSink
 
@@ -82,35 +82,36 @@ class SimulatorAdapter(Adapter):
     """The built-in adapter for `simulator/`'s chat page (`adapter: simulator`)."""
 
     name: ClassVar[str] = "simulator"
+    state_expression: ClassVar[str] = "window.ChatStore ? window.ChatStore.state : 'loading'"
 
-    def attach(self, page: Page, sink: SessionSink) -> None:
-        def on_event(event: Any) -> bool:
+    async def attach(self, page: Page, sink: SessionSink) -> None:
+        async def on_event(event: Any) -> bool:
             try:
-                return self._dispatch(event, sink)
+                return await self._dispatch(event, sink)
             except Exception:  # the page sees false; the message stays unacked for redelivery
                 log.exception("session %s: page event %r failed", self.session_id, event)
                 return False
 
-        page.expose_function(BINDING, on_event)
-        page.add_init_script(HOOK % {"binding": json.dumps(BINDING),
-                                     "prefix": json.dumps(CANARY_PREFIX)})
+        await page.expose_function(BINDING, on_event)
+        await page.add_init_script(HOOK % {"binding": json.dumps(BINDING),
+                                           "prefix": json.dumps(CANARY_PREFIX)})
 
-    def open(self, page: Page, timeout: float) -> None:
+    async def open(self, page: Page, timeout: float) -> None:
         ms = timeout * 1000
-        page.goto(self.url, timeout=ms, wait_until="domcontentloaded")
-        page.wait_for_function(READY, timeout=ms, polling=50)
+        await page.goto(self.url, timeout=ms, wait_until="domcontentloaded")
+        await page.wait_for_function(READY, timeout=ms, polling=50)
 
-    def auth_state(self, page: Page) -> AuthState:
-        state = page.evaluate("() => window.ChatStore ? window.ChatStore.state : 'loading'")
+    async def auth_state(self, page: Page) -> AuthState:
+        state = await page.evaluate("() => window.ChatStore ? window.ChatStore.state : 'loading'")
         try:
             return AuthState(state)
         except ValueError:
             return AuthState.LOADING
 
-    def send_canary(self, page: Page, token: str) -> None:
-        page.evaluate("(body) => window.ChatStore.sendToSelf(body)", CANARY_PREFIX + token)
+    async def send_canary(self, page: Page, token: str) -> None:
+        await page.evaluate("(body) => window.ChatStore.sendToSelf(body)", CANARY_PREFIX + token)
 
-    def _dispatch(self, event: Any, sink: SessionSink) -> bool:
+    async def _dispatch(self, event: Any, sink: SessionSink) -> bool:
         if not isinstance(event, Mapping):
             raise ValueError("not an object")
         kind = event.get("kind")
@@ -118,7 +119,7 @@ class SimulatorAdapter(Adapter):
             sink.canary_echo(str(event["token"]))
             return True
         if kind == "message":
-            return sink.message(_inbound(event["message"]))
+            return await sink.message(_inbound(event["message"]))
         raise ValueError(f"unknown kind {kind!r}")
 
 

@@ -18,6 +18,7 @@ from actors.browser import (
     kill_leftovers,
     resolve_executable,
 )
+from actors.memory import anonymous_bytes, pss_bytes, trees
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.browser
@@ -80,7 +81,10 @@ def test_tree_is_found_by_profile_and_measured(
     tree = BrowserTree.find(profile)
     assert tree is not None and tree.pid == proc.pid
     assert len(tree.processes()) >= 2
-    assert tree.memory_bytes() > 10 * 2**20
+    members = trees([tree.pid])[tree.pid]
+    assert sorted(members) == sorted(p.pid for p in tree.processes())
+    assert pss_bytes(members) > 10 * 2**20
+    assert anonymous_bytes(members) > 10 * 2**20
     assert BrowserTree.find(profile.parent / "other") is None
 
 

@@ -19,14 +19,17 @@ import pytest
 
 from actors.adapters.simulator import SimulatorAdapter
 from actors.browser import DEFAULT_ARGS, resolve_executable
+from actors.fleet import fleet_children
+from actors.launch import LaunchGate, Ticket
+from actors.memory import MemorySampler, MemoryWatch
 from actors.policy import CanaryPolicy, Policy
-from actors.session import BrowserSession, SessionSettings
+from actors.session import BrowserSession, SessionDeps, SessionSettings
+from actors.shard import Shard
 from runtime import (
     Backoff,
     ChildSpec,
     EventBus,
     LifecycleEvent,
-    Liveness,
     RestartBudget,
     Runtime,
     StatusBoard,
@@ -110,19 +113,25 @@ class Harness:
                 if e.child == session and e.name == "restart_scheduled"]
 
 
-def session_child(sim: SimulatorServer, state: Path, session: str, policy: Policy,
-                  inbound: Recorder, gate: threading.Semaphore | None = None,
-                  start_timeout: float = 60.0) -> ChildSpec:
-    settings = SessionSettings(
+def session_children(sim: SimulatorServer, state: Path, sessions: dict[str, Policy],
+                     inbound: Recorder, gate: LaunchGate | None = None,
+                     start_timeout: float = 60.0, per_driver: int = 16,
+                     settings: Mapping[str, Mapping[str, Any]] | None = None,
+                     ) -> tuple[ChildSpec, ...]:
+    """A memory sampler, then per shard of `per_driver` sessions a driver followed by its
+    sessions: the tree `warden run` builds, with test-sized timings. `settings` overrides
+    fields of a session's settings, by session id."""
+    watch = MemoryWatch()
+    own = [replace(SessionSettings(
         id=session, url=f"{sim.url}/chat/{session}", adapter=SimulatorAdapter,
         adapter_name="simulator", policy=policy, profile_dir=state / "profiles" / session,
-        executable=CHROMIUM, args=DEFAULT_ARGS,
-        launch_gate=gate or threading.BoundedSemaphore(2))
-    return ChildSpec(
-        id=session, start=lambda ctx: BrowserSession.start(ctx, settings, inbound),
-        shutdown_timeout=3.0, budget=policy.budget,
-        liveness=Liveness(heartbeat_timeout=policy.heartbeat_timeout,
-                          activity_timeout=policy.activity_timeout, start_timeout=start_timeout))
+        executable=CHROMIUM, args=DEFAULT_ARGS), **(settings or {}).get(session, {}))
+        for session, policy in sessions.items()]
+    children = fleet_children(own, inbound, per_driver=per_driver, gate=gate or LaunchGate(2),
+                              memory=watch)
+    return (MemorySampler.child_spec(watch, interval=0.5, pss_spacing=0.5), *(
+        replace(c, liveness=replace(c.liveness, start_timeout=start_timeout))
+        if c.kind == "session" else c for c in children))
 
 
 @pytest.fixture
@@ -134,9 +143,8 @@ def make_harness(tmp_path: Path) -> Iterator[Any]:
         sim.start()
         inbound = Recorder()
         events = EventBus()
-        spec = SupervisorSpec("sessions", tuple(
-            session_child(sim, tmp_path, s, p, inbound, **child) for s, p in sessions.items()),
-            tick=0.1)
+        spec = SupervisorSpec("sessions", session_children(sim, tmp_path, sessions, inbound,
+                                                           **child), tick=0.1)
         runtime = Runtime(spec, events=events, board=StatusBoard())
         harness = Harness(sim, runtime, inbound)
         events.subscribe(harness.lifecycle.append)
@@ -311,8 +319,8 @@ def test_twenty_restart_cycles_leave_no_process_thread_or_lock(make_harness: Any
 
 def test_a_session_queued_behind_other_launches_never_launches_once_given_up(
         make_harness: Any, tmp_path: Path) -> None:
-    gate = threading.BoundedSemaphore(1)
-    gate.acquire()  # another launch holds the only slot
+    gate = LaunchGate(1)
+    gate.acquire(Ticket())  # another launch holds the only slot
     once = replace(FAST, budget=replace(FAST.budget, max_restarts=0))
     h = make_harness({"acct-1": once}, gate=gate, start_timeout=1.0)
     h.wait(lambda: (s := h.status("acct-1")) is not None and s.state == "failed")
@@ -320,11 +328,11 @@ def test_a_session_queued_behind_other_launches_never_launches_once_given_up(
         "reached_max_restarts"]
     assert h.status("acct-1").abandoned_threads == 0  # its thread left the queue and ended
     gate.release()
-    assert browser_processes() == []
+    assert [p for p in browser_processes() if "run-driver" not in " ".join(p.cmdline())] == []
 
 
 def test_a_backlog_of_messages_heartbeats_while_it_is_being_accepted(tmp_path: Path) -> None:
-    """Thousands of redelivered messages keep the session inside one pump slice; each accepted
+    """Thousands of redelivered messages may queue the probe's answer behind them; each accepted
     message may carry a heartbeat (at most one per interval), so the session is not killed."""
     from actors.adapters.base import InboundMessage
     from runtime import FakeClock, Scheduler
@@ -338,9 +346,10 @@ def test_a_backlog_of_messages_heartbeats_while_it_is_being_accepted(tmp_path: P
         id="acct-1", url="http://127.0.0.1:1/chat/acct-1", adapter=SimulatorAdapter,
         adapter_name="simulator", policy=FAST, profile_dir=tmp_path / "p", executable=CHROMIUM,
         args=DEFAULT_ARGS)
-    session = BrowserSession(ctx, settings, Recorder())  # not started: no browser needed
+    deps = SessionDeps(Recorder(), Shard("driver-1"), LaunchGate(1))
+    session = BrowserSession(ctx, settings, deps)  # not started: no browser needed
     for i in range(10):
-        assert session.message(InboundMessage(f"m{i}", "alice", f"backlog {i}", 1.8e9))
+        assert session.accept(InboundMessage(f"m{i}", "alice", f"backlog {i}", 1.8e9))
         clock.advance(0.2)  # 10 messages over 2 s, heartbeat interval 0.5 s
     beats = [m for m in told if isinstance(m, Heartbeat)]
     assert 3 <= len(beats) <= 5

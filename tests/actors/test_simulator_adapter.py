@@ -1,5 +1,8 @@
 """SimulatorAdapter against real Chromium and a real simulator: the hook forwards messages and
-canary echoes, acks only what the sink committed, and every fault shows as it should."""
+canary echoes, acks only what the sink committed, and every fault shows as it should.
+
+The adapter's coroutines run on a `Driver` (Playwright's async API on a loop thread); the test
+thread waits on each with `run`, and page events arrive while it waits on anything else."""
 
 from __future__ import annotations
 
@@ -9,16 +12,17 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psutil
 import pytest
-from playwright.sync_api import BrowserContext, Error, Page, Playwright, sync_playwright
+from playwright.async_api import BrowserContext, Error, Page
 
 from actors.adapters import AuthState, InboundMessage, load_adapter
 from actors.adapters.simulator import CANARY_PREFIX, SimulatorAdapter
+from actors.driver import Driver
 from simulator import SimulatorServer
 
 pytestmark = pytest.mark.browser
@@ -27,6 +31,7 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 MiB = 2**20
+T = TypeVar("T")
 
 
 class Sink:
@@ -37,7 +42,7 @@ class Sink:
         self.messages: list[InboundMessage] = []
         self.echoes: list[str] = []
 
-    def message(self, message: InboundMessage) -> bool:
+    async def message(self, message: InboundMessage) -> bool:
         self.messages.append(message)
         return self.commit
 
@@ -64,16 +69,6 @@ class Sim:
             return answer
 
 
-def pump_until(page: Page, predicate: Callable[[], bool], timeout: float = 15.0) -> bool:
-    """Let Playwright dispatch binding calls until `predicate` holds or `timeout` passes."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        page.wait_for_timeout(50)
-    return True
-
-
 def poll(predicate: Callable[[], bool], timeout: float = 15.0) -> bool:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -83,9 +78,19 @@ def poll(predicate: Callable[[], bool], timeout: float = 15.0) -> bool:
     return True
 
 
-def launch(pw: Playwright, profile: Path) -> BrowserContext:
-    return pw.chromium.launch_persistent_context(profile, executable_path=CHROMIUM,
-                                                 headless=True, args=ARGS)
+DRIVER: Driver | None = None
+
+
+def run(coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+    """Run one of Playwright's or the adapter's coroutines on the module's driver loop."""
+    assert DRIVER is not None
+    return DRIVER.run(coro, timeout)
+
+
+def launch(profile: Path) -> BrowserContext:
+    assert DRIVER is not None
+    return run(DRIVER.playwright.chromium.launch_persistent_context(
+        profile, executable_path=CHROMIUM, headless=True, args=ARGS))
 
 
 def browser_process(profile: Path) -> psutil.Process:
@@ -113,10 +118,13 @@ def sim() -> Iterator[Sim]:
         yield Sim(server.url)
 
 
-@pytest.fixture(scope="module")
-def pw() -> Iterator[Playwright]:
-    with sync_playwright() as playwright:
-        yield playwright
+@pytest.fixture(scope="module", autouse=True)
+def driver() -> Iterator[Driver]:
+    global DRIVER
+    DRIVER = Driver("test-simulator-adapter").start()
+    yield DRIVER
+    DRIVER.stop()
+    DRIVER = None
 
 
 @pytest.fixture(scope="module")
@@ -125,10 +133,10 @@ def profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def browser(pw: Playwright, profile: Path) -> Iterator[BrowserContext]:
-    context = launch(pw, profile)
+def browser(driver: Driver, profile: Path) -> Iterator[BrowserContext]:
+    context = launch(profile)
     yield context
-    context.close()
+    run(context.close())
 
 
 @pytest.fixture
@@ -138,24 +146,24 @@ def sid() -> str:
 
 @pytest.fixture
 def page(browser: BrowserContext) -> Iterator[Page]:
-    fresh = browser.new_page()
+    fresh = run(browser.new_page())
     yield fresh
-    fresh.close()
+    run(fresh.close())
 
 
 def opened(page: Page, sim: Sim, sid: str) -> tuple[SimulatorAdapter, Sink]:
     adapter = SimulatorAdapter(sid, f"{sim.url}/chat/{sid}")
     sink = Sink()
-    adapter.attach(page, sink)
-    adapter.open(page, timeout=15)
+    run(adapter.attach(page, sink))
+    run(adapter.open(page, timeout=15))
     return adapter, sink
 
 
 def canary_round_trip(adapter: SimulatorAdapter, page: Page, sink: Sink) -> str:
     """Send a canary and wait for its echo: every ack the page sent before has reached the sim."""
     token = uuid.uuid4().hex
-    adapter.send_canary(page, token)
-    assert pump_until(page, lambda: token in sink.echoes), "canary echo never came"
+    run(adapter.send_canary(page, token))
+    assert poll(lambda: token in sink.echoes), "canary echo never came"
     return token
 
 
@@ -166,9 +174,9 @@ def test_the_simulator_is_the_builtin_adapter() -> None:
 
 def test_open_returns_on_the_main_screen(page: Page, sim: Sim, sid: str) -> None:
     adapter, _ = opened(page, sim, sid)
-    assert adapter.auth_state(page) == AuthState.READY
+    assert run(adapter.auth_state(page)) == AuthState.READY
     assert sim.get(f"/sim/{sid}")["connections"] == 1
-    adapter.probe(page)
+    run(adapter.probe(page))
 
 
 def test_messages_reach_the_sink_and_are_acked_after_commit(page: Page, sim: Sim,
@@ -176,7 +184,7 @@ def test_messages_reach_the_sink_and_are_acked_after_commit(page: Page, sim: Sim
     early = sim.post(f"/sim/{sid}/messages", {"from": "alice", "body": "before the page"})
     adapter, sink = opened(page, sim, sid)
     late = sim.post(f"/sim/{sid}/messages", {"from": "bob", "body": "after"})
-    assert pump_until(page, lambda: len(sink.messages) == 2)
+    assert poll(lambda: len(sink.messages) == 2)
     by_id = {m.id: m for m in sink.messages}
     assert (by_id[early["id"]].sender, by_id[early["id"]].body) == ("alice", "before the page")
     assert (by_id[late["id"]].sender, by_id[late["id"]].body) == ("bob", "after")
@@ -191,12 +199,12 @@ def test_a_refused_message_stays_unacked_and_comes_back_after_reload(page: Page,
     adapter, sink = opened(page, sim, sid)
     sink.commit = False
     refused = sim.post(f"/sim/{sid}/messages", {"from": "alice", "body": "not yet"})
-    assert pump_until(page, lambda: len(sink.messages) == 1)
+    assert poll(lambda: len(sink.messages) == 1)
     canary_round_trip(adapter, page, sink)
     assert (sim.get(f"/sim/{sid}")["acked"], sim.get(f"/sim/{sid}")["unacked"]) == (0, 1)
     sink.commit = True
-    page.reload()
-    assert pump_until(page, lambda: len(sink.messages) == 2)
+    run(page.reload())
+    assert poll(lambda: len(sink.messages) == 2)
     assert [m.id for m in sink.messages] == [refused["id"], refused["id"]]
     canary_round_trip(adapter, page, sink)
     assert (sim.get(f"/sim/{sid}")["acked"], sim.get(f"/sim/{sid}")["unacked"]) == (1, 0)
@@ -205,11 +213,11 @@ def test_a_refused_message_stays_unacked_and_comes_back_after_reload(page: Page,
 def test_a_canary_echo_reaches_the_sink_and_other_self_messages_do_not(
         page: Page, sim: Sim, sid: str) -> None:
     adapter, sink = opened(page, sim, sid)
-    page.evaluate("() => window.ChatStore.sendToSelf('a note to myself')")
+    run(page.evaluate("() => window.ChatStore.sendToSelf('a note to myself')"))
     token = canary_round_trip(adapter, page, sink)
     assert sink.echoes == [token]
     assert sink.messages == []
-    body = page.evaluate("() => window.ChatStore.messages().map(m => m.body)")
+    body = run(page.evaluate("() => window.ChatStore.messages().map(m => m.body)"))
     assert body == ["a note to myself", CANARY_PREFIX + token]
 
 
@@ -218,11 +226,11 @@ def test_silent_delivers_nothing_while_the_socket_stays_open(page: Page, sim: Si
     adapter, sink = opened(page, sim, sid)
     sim.post(f"/sim/{sid}/fault", {"mode": "silent"})
     missed = sim.post(f"/sim/{sid}/messages", {"from": "alice", "body": "into the void"})
-    adapter.send_canary(page, "lost")
-    assert not pump_until(page, lambda: bool(sink.messages or sink.echoes), timeout=1.0)
+    run(adapter.send_canary(page, "lost"))
+    assert not poll(lambda: bool(sink.messages or sink.echoes), timeout=1.0)
     state = sim.get(f"/sim/{sid}")
     assert (state["connections"], state["fault"], state["unacked"]) == (1, "silent", 1)
-    assert page.evaluate("() => window.ChatStore.state") == "ready"  # looks fine from inside
+    assert run(page.evaluate("() => window.ChatStore.state")) == "ready"  # looks fine inside
     sim.post(f"/sim/{sid}/fault", {"mode": "none"})
     token = canary_round_trip(adapter, page, sink)
     assert sink.echoes == [token]
@@ -232,26 +240,26 @@ def test_silent_delivers_nothing_while_the_socket_stays_open(page: Page, sim: Si
 def test_logout_shows_the_login_screen_and_login_comes_back_without_reload(
         page: Page, sim: Sim, sid: str) -> None:
     adapter, _ = opened(page, sim, sid)
-    page.evaluate("() => { window.sameDocument = true; }")
+    run(page.evaluate("() => { window.sameDocument = true; }"))
     sim.post(f"/sim/{sid}/fault", {"mode": "logout"})
-    assert pump_until(page, lambda: adapter.auth_state(page) == AuthState.AUTH_REQUIRED)
-    assert page.locator("#login").is_visible()
+    assert poll(lambda: run(adapter.auth_state(page)) == AuthState.AUTH_REQUIRED)
+    assert run(page.locator("#login").is_visible())
     sim.post(f"/sim/{sid}/login")
-    assert pump_until(page, lambda: adapter.auth_state(page) == AuthState.READY)
-    assert page.locator("#chat").is_visible()
-    assert page.evaluate("() => window.sameDocument") is True
+    assert poll(lambda: run(adapter.auth_state(page)) == AuthState.READY)
+    assert run(page.locator("#chat").is_visible())
+    assert run(page.evaluate("() => window.sameDocument")) is True
 
 
 def test_open_returns_on_the_login_screen_of_a_logged_out_session(page: Page, sim: Sim,
                                                                   sid: str) -> None:
     sim.post(f"/sim/{sid}/fault", {"mode": "logout"})
     adapter, _ = opened(page, sim, sid)
-    assert adapter.auth_state(page) == AuthState.AUTH_REQUIRED
+    assert run(adapter.auth_state(page)) == AuthState.AUTH_REQUIRED
 
 
 def test_leak_grows_the_browser_memory(browser: BrowserContext, profile: Path, sim: Sim,
                                        sid: str) -> None:
-    page = browser.new_page()
+    page = run(browser.new_page())
     try:
         opened(page, sim, sid)
         main = browser_process(profile)
@@ -261,16 +269,16 @@ def test_leak_grows_the_browser_memory(browser: BrowserContext, profile: Path, s
             f"browser tree stayed near {before // MiB} MiB")
         assert sim.get(f"/sim/{sid}")["faults_applied"]["leak"] == 1
     finally:
-        page.close()
+        run(page.close())
 
 
-def test_hang_blocks_the_probe_until_the_browser_is_killed(pw: Playwright, tmp_path: Path,
+def test_hang_blocks_the_probe_until_the_browser_is_killed(tmp_path: Path,
                                                            sim: Sim, sid: str) -> None:
-    context = launch(pw, tmp_path)
+    context = launch(tmp_path)
     try:
-        page = context.new_page()
+        page = run(context.new_page())
         adapter, _ = opened(page, sim, sid)
-        adapter.probe(page)  # answers while healthy
+        run(adapter.probe(page))  # answers while healthy
         main = browser_process(tmp_path)
         sim.post(f"/sim/{sid}/fault", {"mode": "hang"})
         assert poll(lambda: sim.get(f"/sim/{sid}")["faults_applied"]["hang"] == 1)
@@ -284,40 +292,40 @@ def test_hang_blocks_the_probe_until_the_browser_is_killed(pw: Playwright, tmp_p
         watchdog.start()
         try:
             with pytest.raises(Error):
-                adapter.probe(page)
+                run(adapter.probe(page))
         finally:
             watchdog.cancel()
             watchdog.join()
         assert killed.is_set(), "probe returned before the watchdog fired"
     finally:
         with contextlib.suppress(Error):
-            context.close()
+            run(context.close())
 
 
 def test_a_restarted_browser_on_the_same_profile_is_still_logged_in(
-        pw: Playwright, tmp_path: Path, sim: Sim, sid: str) -> None:
+        tmp_path: Path, sim: Sim, sid: str) -> None:
     devices = []
     for profile in (tmp_path / "a", tmp_path / "a", tmp_path / "b"):
-        context = launch(pw, profile)
+        context = launch(profile)
         try:
-            page = context.new_page()
+            page = run(context.new_page())
             adapter, _ = opened(page, sim, sid)
-            assert adapter.auth_state(page) == AuthState.READY
-            devices.append(page.evaluate("() => window.ChatStore.device"))
+            assert run(adapter.auth_state(page)) == AuthState.READY
+            devices.append(run(page.evaluate("() => window.ChatStore.device")))
         finally:
-            context.close()
+            run(context.close())
     assert devices[0] == devices[1] != devices[2]
     assert sim.get(f"/sim/{sid}")["devices"] == 2
 
 
 def test_the_page_forgets_acked_messages_beyond_its_limit(page: Page, sim: Sim, sid: str) -> None:
     adapter, sink = opened(page, sim, sid)
-    page.evaluate("() => { window.ChatStore.maxKept = 20; }")
+    run(page.evaluate("() => { window.ChatStore.maxKept = 20; }"))
     for n in range(25):
         sim.post(f"/sim/{sid}/messages", {"from": "a", "body": str(n)})
-    assert pump_until(page, lambda: len(sink.messages) == 25)
+    assert poll(lambda: len(sink.messages) == 25)
     token = canary_round_trip(adapter, page, sink)  # acked too, so the oldest inbound goes
-    kept = page.evaluate("() => window.ChatStore.messages().map(m => m.body)")
+    kept = run(page.evaluate("() => window.ChatStore.messages().map(m => m.body)"))
     assert kept == [str(n) for n in range(6, 25)] + [CANARY_PREFIX + token]
 
 
@@ -327,7 +335,7 @@ def test_the_page_reconnects_by_itself_and_hears_what_it_missed(page: Page, sim:
     sim.post(f"/sim/{sid}/fault", {"mode": "silent"})
     missed = sim.post(f"/sim/{sid}/messages", {"from": "alice", "body": "while deaf"})
     sim.post(f"/sim/{sid}/disconnect")
-    assert pump_until(page, lambda: [m.id for m in sink.messages] == [missed["id"]])
+    assert poll(lambda: [m.id for m in sink.messages] == [missed["id"]])
     canary_round_trip(adapter, page, sink)
     state = sim.get(f"/sim/{sid}")
     assert (state["connections"], state["connections_total"], state["fault"]) == (1, 2, "none")
