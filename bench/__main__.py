@@ -1,4 +1,5 @@
-"""`python -m bench [topic...]` runs bench/bench_*.py (or the named ones) and writes RESULTS.md.
+"""`python -m bench [topic [ARG...]...]` runs bench/bench_*.py (or the named ones) and writes
+RESULTS.md. Words after a topic that are not topics are its arguments (`fleet 8 16`).
 
 Sections of benchmarks not run this time are kept from the previous RESULTS.md; each section
 names the machine and date it was measured on.
@@ -35,14 +36,14 @@ def previous_sections(path: Path) -> dict[str, str]:
     return {part.split("\n", 1)[0].strip(): "## " + part.rstrip() for part in parts}
 
 
-def run(name: str) -> tuple[str, bool]:
+def run(name: str, args: Sequence[str] = ()) -> tuple[str, bool]:
     """Run one benchmark; its RESULTS.md section, and whether it worked."""
     info = machine()
     started = time.monotonic()
     ok = True
     try:
         module = importlib.import_module(f"bench.bench_{name}")
-        figures: dict[str, Any] = module.main()
+        figures: dict[str, Any] = module.main(*args)
         body = render_markdown(figures)
     except Exception:
         ok = False
@@ -68,15 +69,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"benchmarks to run (default: all of {', '.join(available)})")
     parser.add_argument("-o", "--output", type=Path, default=HERE / "RESULTS.md")
     args = parser.parse_args(argv)
-    names = [n.removeprefix("bench_") for n in args.names] or available
-    unknown = sorted(set(names) - set(available))
-    if unknown:
-        parser.error(f"no such benchmark: {', '.join(unknown)} (have: {', '.join(available)})")
+    plan: list[tuple[str, list[str]]] = []
+    for word in args.names:
+        name = word.removeprefix("bench_")
+        if name in available:
+            plan.append((name, []))
+        elif plan and not word.startswith("-"):
+            plan[-1][1].append(word)
+        else:
+            parser.error(f"no such benchmark: {word} (have: {', '.join(available)})")
+    plan = plan or [(name, []) for name in available]
 
     sections = previous_sections(args.output)
     failed = False
-    for name in names:
-        sections[name], ok = run(name)
+    for name, topic_args in plan:
+        sections[name], ok = run(name, topic_args)
         failed = failed or not ok
     text = HEADER + "".join(f"\n{sections[n]}\n" for n in sorted(sections))
     args.output.write_text(text, encoding="utf-8")

@@ -21,15 +21,18 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from playwright.sync_api import sync_playwright
 
 from actors.adapters.simulator import SimulatorAdapter
 from actors.browser import DEFAULT_ARGS, BrowserTree, resolve_executable
+from actors.driver import Driver
+from actors.fleet import fleet_children
+from actors.launch import LaunchGate
+from actors.memory import MemorySampler, MemoryWatch, pss_bytes, trees
 from actors.outbox import Outbox
 from actors.policy import Policy
-from actors.session import BrowserSession, SessionSettings
+from actors.session import SessionSettings
 from bench.common import percentile
-from runtime import ChildSpec, EventBus, LifecycleEvent, Liveness, Runtime, SupervisorSpec
+from runtime import EventBus, LifecycleEvent, Runtime, SupervisorSpec
 from simulator.app import SimulatorServer
 
 QUICK = os.environ.get("WARDEN_BENCH_QUICK") == "1"
@@ -37,6 +40,7 @@ CHROMIUM = resolve_executable("auto")
 
 
 pct = percentile
+READY = "() => window.ChatStore && window.ChatStore.state === 'ready'"
 
 
 class TimedOutbox:
@@ -68,17 +72,14 @@ class Bench:
         bus = EventBus()
         bus.subscribe(self._hear)
         self.ids = [f"acct-{i + 1}" for i in range(n)]
-        children = []
-        for sid in self.ids:
-            settings = SessionSettings(
-                id=sid, url=f"{self.sim.url}/chat/{sid}", adapter=SimulatorAdapter,
-                adapter_name="simulator", policy=policy, profile_dir=state / "profiles" / sid,
-                executable=CHROMIUM, args=DEFAULT_ARGS, launch_timeout=120.0)
-            children.append(ChildSpec(
-                id=sid, start=lambda ctx, s=settings: BrowserSession.start(ctx, s, self.inbound),
-                budget=policy.budget,
-                liveness=Liveness(heartbeat_timeout=policy.heartbeat_timeout,
-                                  activity_timeout=policy.activity_timeout)))
+        settings = [SessionSettings(
+            id=sid, url=f"{self.sim.url}/chat/{sid}", adapter=SimulatorAdapter,
+            adapter_name="simulator", policy=policy, profile_dir=state / "profiles" / sid,
+            executable=CHROMIUM, args=DEFAULT_ARGS, launch_timeout=120.0) for sid in self.ids]
+        watch = MemoryWatch()
+        children = [MemorySampler.child_spec(watch, interval=2.0, pss_spacing=10.0),
+                    *fleet_children(settings, self.inbound, per_driver=16, gate=LaunchGate(),
+                                    memory=watch)]
         self.runtime = Runtime(SupervisorSpec("sessions", tuple(children), tick=0.1), events=bus)
         self.runtime.start()
 
@@ -119,23 +120,28 @@ class Bench:
 
 
 def bare_launches(sim: SimulatorServer, count: int) -> list[float]:
-    """Baseline: start Playwright, launch Chromium, open the chat page and wait for it to be
-    ready — on a profile that already exists, as a restart finds it (one warm-up run first)."""
-    times = []
-    with tempfile.TemporaryDirectory() as profile:
-        for i in range(count + 1):
-            t0 = time.perf_counter()
-            with sync_playwright() as pw:
-                context = pw.chromium.launch_persistent_context(
-                    profile, executable_path=CHROMIUM, headless=True, args=list(DEFAULT_ARGS))
-                page = context.pages[0]
-                page.goto(f"{sim.url}/chat/bare-{i}")
-                page.wait_for_function(
-                    "() => window.ChatStore && window.ChatStore.state === 'ready'")
-                if i > 0:
-                    times.append(time.perf_counter() - t0)
-                context.close()
-    return times
+    """Baseline: on a running Playwright driver, launch Chromium, open the chat page and wait for
+    it to be ready — on a profile that already exists, as a restart finds it (one warm-up run
+    first)."""
+
+    async def launch(driver: Driver, profile: str, i: int) -> float:
+        t0 = time.perf_counter()
+        context = await driver.playwright.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True, args=list(DEFAULT_ARGS))
+        page = context.pages[0]
+        await page.goto(f"{sim.url}/chat/bare-{i}")
+        await page.wait_for_function(READY, polling=50)
+        took = time.perf_counter() - t0
+        await context.close()
+        return took
+
+    driver = Driver("bench-bare").start()
+    try:
+        with tempfile.TemporaryDirectory() as profile:
+            times = [driver.run(launch(driver, profile, i), 120) for i in range(count + 1)]
+    finally:
+        driver.stop()
+    return times[1:]
 
 
 def recovery(rounds: int) -> dict[str, Any]:
@@ -207,12 +213,11 @@ def memory(counts: list[int]) -> dict[str, Any]:
         try:
             bench.healthy()
             time.sleep(5)  # measuring an idle fleet: let start-up allocations settle
-            trees = [BrowserTree.find(Path(bench.tmp.name) / "profiles" / i) for i in bench.ids]
-            browsers = sum(t.memory_bytes() for t in trees if t is not None)
-            drivers = 0
-            for t in trees:
-                if t is not None and t.driver is not None:
-                    drivers += t.driver.memory_full_info().pss
+            found = [BrowserTree.find(Path(bench.tmp.name) / "profiles" / i) for i in bench.ids]
+            roots = [t.pid for t in found if t is not None]
+            browsers = sum(pss_bytes(members) for members in trees(roots).values())
+            drivers = sum(p.memory_full_info().pss for p in psutil.Process().children()
+                          if "run-driver" in " ".join(p.cmdline()))
             runtime = psutil.Process().memory_full_info().pss
             out[f"pss_per_session_{n}_MiB"] = round((browsers + drivers) / n / 2**20, 1)
             out[f"pss_browser_per_session_{n}_MiB"] = round(browsers / n / 2**20, 1)
