@@ -13,9 +13,9 @@ from aiohttp import web
 
 from httpkit import AppServer
 from httpkit.listen import format_host
-from simulator.routes import DEVICE_COOKIE, create_app
+from simulator.routes import create_app
 
-__all__ = ["DEVICE_COOKIE", "SimulatorServer", "create_app", "serve"]
+__all__ = ["SimulatorServer", "create_app", "serve"]
 
 
 def serve(host: str, port: int) -> int:
