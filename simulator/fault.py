@@ -5,19 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["LINK_FAULTS", "FaultMode", "LeakRate"]
+__all__ = ["FaultMode", "LeakRate"]
 
 
 class FaultMode(StrEnum):
     NONE = "none"
-    SILENT = "silent"  # socket stays open, nothing arrives either way (whatsapp-web.js #1567)
+    SILENT = "silent"  # connected but deaf: the socket stays open, nothing crosses it either way
     HANG = "hang"  # the page's JS busy-loops forever
     LEAK = "leak"  # the page retains memory fast, up to a cap
     LOGOUT = "logout"  # the page shows the login QR code until a scan or POST /login
-
-
-# Faults a connection carries (logout belongs to the session, not to one connection).
-LINK_FAULTS = frozenset({FaultMode.SILENT, FaultMode.HANG, FaultMode.LEAK})
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from playwright.sync_api import BrowserContext, Page, Playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -111,7 +111,15 @@ class ChatPage:
         return payload
 
 
+def new_profile(browser: Browser) -> BrowserContext:
+    """A fresh browser profile (its own IndexedDB: a device of its own) with the recorder."""
+    context = browser.new_context()
+    context.add_init_script(RECORDER)
+    return context
+
+
 def launch(pw: Playwright, profile: Path) -> BrowserContext:
+    """A browser on the profile directory `profile`, with the recorder."""
     context = pw.chromium.launch_persistent_context(profile, executable_path=CHROMIUM,
                                                     headless=True, args=ARGS)
     context.add_init_script(RECORDER)

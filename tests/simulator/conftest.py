@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwright
 
 from simulator import SimulatorServer
-from tests.simulator.browser import ARGS, CHROMIUM, RECORDER
+from tests.simulator.browser import ARGS, CHROMIUM, new_profile
 
 
 @pytest.fixture
@@ -35,13 +35,6 @@ def browser(pw: Playwright) -> Iterator[Browser]:
     chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
     yield chromium
     chromium.close()
-
-
-def new_profile(browser: Browser) -> BrowserContext:
-    """A fresh browser profile (its own IndexedDB: a device of its own) with the recorder."""
-    context = browser.new_context()
-    context.add_init_script(RECORDER)
-    return context
 
 
 @pytest.fixture

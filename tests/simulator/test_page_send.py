@@ -8,8 +8,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, WebSocketRoute
 
 from simulator import SimulatorServer
-from tests.simulator.browser import ChatPage, Control
-from tests.simulator.conftest import new_profile
+from tests.simulator.browser import ChatPage, Control, new_profile
 
 pytestmark = pytest.mark.browser
 

@@ -11,8 +11,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Error, Playwright
 
 from simulator import SimulatorServer
-from tests.simulator.browser import ChatPage, Control, browser_process, launch
-from tests.simulator.conftest import new_profile
+from tests.simulator.browser import ChatPage, Control, browser_process, launch, new_profile
 
 pytestmark = pytest.mark.browser
 
