@@ -100,5 +100,7 @@ def test_on_the_real_clock_the_page_shows_each_new_code_by_itself(
         page.until("new Set(window.seen.filter(([k, q]) => k === 'qr' && q)"
                    ".map(([, q]) => q.payload)).size >= 3")
         codes = [q for q in page.seen("qr") if q]
-        assert codes[1]["expires_at"] == pytest.approx(codes[0]["expires_at"] + 0.3)
+        # Whole intervals apart: one, unless a loaded machine delayed the timer past the next.
+        steps = (codes[1]["expires_at"] - codes[0]["expires_at"]) / 0.3
+        assert round(steps) >= 1 and steps == pytest.approx(round(steps))
         page.page.close()
