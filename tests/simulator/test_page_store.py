@@ -130,3 +130,18 @@ def test_messages_for_a_profile_that_is_away_wait_and_arrive_when_it_connects(
         control.wait(lambda s: s["received"] == 2 and s["queued"] == 0)
     finally:
         other.close()
+
+
+def test_a_hook_installed_when_the_document_is_parsed_sees_the_history_too(
+        profile: BrowserContext, sim: SimulatorServer, sid: str) -> None:
+    control = Control(sim.url, sid)
+    page = ChatPage(profile.new_page(), f"{sim.url}/chat/{sid}").open()
+    message_id = page.added(control.push("kept"))["id"]
+    profile.add_init_script("""
+      window.late = [];
+      document.addEventListener("DOMContentLoaded", () => {
+        window.ChatStore.on("add", (m) => window.late.push([m.id, m.isNewMsg]));
+      });
+    """)
+    page.open()
+    assert page.js("window.late") == [[message_id, False]]
