@@ -10,7 +10,7 @@ Wire protocol (JSON text frames on the page's WebSocket, `/chat/{session}/ws?dev
 server -> page
     {"type": "hello", "session", "device", "state": "connected" | "auth_required"}
         first on every connection (and again when a silent one hears again); `device` is the
-        page's device id, new when it came without a known one: the page keeps it
+        page's device id, a new one when it came without a valid one: the page keeps it
     {"type": "message", "message": {"id", "from", "body", "timestamp", "self"}}
         one the device has not confirmed; sent again on its next connection until it has
     {"type": "ack", "id", "ack": 1 | 2}     the server has the page's message / delivered it
