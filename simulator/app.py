@@ -11,15 +11,25 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from httpkit import AppServer
+from httpkit import AppServer, is_loopback
 from httpkit.listen import format_host
-from simulator.routes import DEVICE_COOKIE, create_app
+from simulator.routes import create_app
 
-__all__ = ["DEVICE_COOKIE", "SimulatorServer", "create_app", "serve"]
+__all__ = ["SimulatorServer", "create_app", "serve"]
+
+
+def _require_loopback(host: str) -> None:
+    if not is_loopback(host):
+        raise ValueError(f"the simulator's control API has no auth: it listens on loopback only, "
+                         f"not on {host!r}")
 
 
 def serve(host: str, port: int) -> int:
-    """Run the simulator in the foreground until SIGINT/SIGTERM; 0 when stopped, 1 on failure."""
+    """Run the simulator in the foreground until SIGINT/SIGTERM; 0 when stopped, 1 on failure.
+
+    Raises ValueError for a `host` that is not loopback.
+    """
+    _require_loopback(host)
 
     async def run() -> None:
         runner = web.AppRunner(create_app())
@@ -54,6 +64,7 @@ class SimulatorServer(AppServer):
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
                  app_factory: Callable[[], web.Application] = create_app) -> None:
+        _require_loopback(host)
         super().__init__(app_factory, host, port, name=f"simulator-{host}")
 
     def __enter__(self) -> SimulatorServer:

@@ -69,3 +69,11 @@ def test_a_port_in_use_is_an_error_and_leaves_nothing_running(
             SimulatorServer("127.0.0.1", port).start()
         assert serve("127.0.0.1", port) == 1
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.1", "example.com"])
+def test_the_simulator_listens_on_loopback_only(host: str) -> None:
+    with pytest.raises(ValueError, match="loopback only"):
+        SimulatorServer(host, 0)
+    with pytest.raises(ValueError, match="loopback only"):
+        serve(host, 0)

@@ -1,5 +1,5 @@
-"""The simulator's routes over real HTTP and WebSockets on loopback: control API, pushes, acks,
-faults, login."""
+"""The simulator's routes over real HTTP and WebSockets on loopback: control API, pushes,
+receipts, sends and acks, faults, login codes and scans."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from collections.abc import Iterator
 import aiohttp
 import pytest
 
-from simulator import DEVICE_COOKIE, SimulatorServer, create_app
+from simulator import SimulatorServer, create_app
+from tests.simulator.clock import FakeWall
 from tests.simulator.wire import page, post, run, state
 
 
@@ -29,43 +30,48 @@ def sid() -> str:
 def test_a_new_session_answers_with_the_contract_keys(server: SimulatorServer, sid: str) -> None:
     async def scenario(http: aiohttp.ClientSession) -> None:
         got = await state(http, server.url, sid)
-        assert {k: got[k] for k in ("connections", "pushed", "acked", "unacked", "fault")} == {
-            "connections": 0, "pushed": 0, "acked": 0, "unacked": 0, "fault": "none"}
+        keys = ("connections", "pushed", "received", "queued", "fault", "logged_in", "qr")
+        assert {k: got[k] for k in keys} == {
+            "connections": 0, "pushed": 0, "received": 0, "queued": 0, "fault": "none",
+            "logged_in": True, "qr": None}
         async with http.get(f"{server.url}/sim") as r:
             assert sid in [s["session"] for s in (await r.json())["sessions"]]
 
     run(scenario)
 
 
-def test_the_chat_page_links_a_device_once_per_profile(server: SimulatorServer, sid: str) -> None:
+def test_the_chat_page_and_its_scripts_are_served(server: SimulatorServer, sid: str) -> None:
     async def scenario(http: aiohttp.ClientSession) -> None:
         async with http.get(f"{server.url}/chat/{sid}") as r:
             assert (r.status, r.content_type) == (200, "text/html")
-            assert "/static/chat.js" in await r.text()
-            assert DEVICE_COOKIE in r.cookies
-            device = r.cookies[DEVICE_COOKIE].value
-        async with http.get(f"{server.url}/chat/{sid}") as r:
-            assert DEVICE_COOKIE not in r.cookies
+            assert '<script type="module" src="/static/chat.js">' in await r.text()
+        for name, needle in (("chat.js", "window.ChatStore ="), ("store.js", "class ChatStore"),
+                             ("history.js", "indexedDB"), ("chat.css", "#qr")):
+            async with http.get(f"{server.url}/static/{name}") as r:
+                assert r.status == 200 and needle in await r.text()
+        async with http.get(f"{server.url}/static/nope.js") as r:
+            assert r.status == 404
+
+    run(scenario)
+
+
+def test_a_page_is_told_its_device_and_is_that_device_when_it_comes_back(
+        server: SimulatorServer, sid: str) -> None:
+    async def scenario(http: aiohttp.ClientSession) -> None:
         async with page(http, server.url, sid) as p:
-            assert (await p.frame())["device"] == device
+            device = (await p.frame())["device"]
+        async with page(http, server.url, sid, device) as p:
+            assert await p.frame() == {"type": "hello", "session": sid, "device": device,
+                                       "state": "connected"}
         assert (await state(http, server.url, sid))["devices"] == 1
 
     run(scenario)
 
 
-def test_the_page_script_is_served(server: SimulatorServer) -> None:
-    async def scenario(http: aiohttp.ClientSession) -> None:
-        async with http.get(f"{server.url}/static/chat.js") as r:
-            assert r.status == 200 and "window.ChatStore" in await r.text()
-
-    run(scenario)
-
-
-def test_pushes_arrive_and_only_acks_count(server: SimulatorServer, sid: str) -> None:
+def test_pushes_arrive_and_receipts_count(server: SimulatorServer, sid: str) -> None:
     async def scenario(http: aiohttp.ClientSession) -> None:
         async with page(http, server.url, sid) as p:
-            hello = await p.frame()
-            assert (hello["type"], hello["state"], hello["session"]) == ("hello", "ready", sid)
+            await p.frame()
             first = await post(http, f"{server.url}/sim/{sid}/messages",
                                {"from": "alice", "body": "one"})
             second = await post(http, f"{server.url}/sim/{sid}/messages",
@@ -74,26 +80,27 @@ def test_pushes_arrive_and_only_acks_count(server: SimulatorServer, sid: str) ->
             assert [(m["id"], m["from"], m["body"], m["self"]) for m in got] == [
                 (first["id"], "alice", "one", False), (second["id"], "bob", "two", False)]
             assert all(isinstance(m["timestamp"], float) for m in got)
-            await p.send(type="ack", id=first["id"])
+            await p.receipt(first["id"])
             await p.barrier()
             counts = await state(http, server.url, sid)
-            assert (counts["pushed"], counts["acked"], counts["unacked"]) == (2, 1, 1)
-            assert (counts["connections"], counts["echoes"]) == (1, 1)
+            assert (counts["pushed"], counts["received"], counts["queued"]) == (2, 1, 1)
+            assert (counts["connections"], counts["sent"]) == (1, 1)
 
     run(scenario)
 
 
-def test_unacked_messages_are_redelivered_on_reconnect(server: SimulatorServer, sid: str) -> None:
+def test_a_device_is_sent_again_only_what_it_has_not_confirmed(server: SimulatorServer,
+                                                               sid: str) -> None:
     async def scenario(http: aiohttp.ClientSession) -> None:
         url = f"{server.url}/sim/{sid}/messages"
         async with page(http, server.url, sid) as p:
-            await p.frame()
-            acked = await post(http, url, {"from": "alice", "body": "one"})
+            device = (await p.frame())["device"]
+            confirmed = await post(http, url, {"from": "alice", "body": "one"})
             kept = await post(http, url, {"from": "alice", "body": "two"})
             await p.frames(2)
-            await p.send(type="ack", id=acked["id"])
+            await p.receipt(confirmed["id"])
             await p.barrier()
-        async with page(http, server.url, sid) as p:
+        async with page(http, server.url, sid, device) as p:
             assert (await p.frame())["type"] == "hello"
             assert (await p.message())["id"] == kept["id"]
             marker = await post(http, url, {"from": "alice", "body": "three"})
@@ -107,9 +114,25 @@ def test_a_message_pushed_with_no_page_open_waits_for_one(server: SimulatorServe
                                                            sid: str) -> None:
     async def scenario(http: aiohttp.ClientSession) -> None:
         sent = await post(http, f"{server.url}/sim/{sid}/messages", {"from": "a", "body": "b"})
+        assert (await state(http, server.url, sid))["queued"] == 1
         async with page(http, server.url, sid) as p:
             await p.frame()
             assert (await p.message())["id"] == sent["id"]
+
+    run(scenario)
+
+
+def test_a_send_is_acked_by_the_server_and_reaches_the_other_device(server: SimulatorServer,
+                                                                    sid: str) -> None:
+    async def scenario(http: aiohttp.ClientSession) -> None:
+        async with page(http, server.url, sid) as sender, page(http, server.url, sid) as other:
+            await sender.frame()
+            await other.frame()
+            await sender.send(type="send", id="own-1", body="note", timestamp=1.5)
+            assert await sender.frames(2) == [{"type": "ack", "id": "own-1", "ack": 1},
+                                              {"type": "ack", "id": "own-1", "ack": 2}]
+            assert await other.message() == {"id": "own-1", "from": "me", "body": "note",
+                                             "timestamp": 1.5, "self": True}
 
     run(scenario)
 
@@ -122,15 +145,16 @@ def test_silent_keeps_the_socket_open_and_delivers_nothing(server: SimulatorServ
             await p.frame()
             await post(http, f"{url}/fault", {"mode": "silent"})
             missed = await post(http, f"{url}/messages", {"from": "a", "body": "missed"})
-            await p.send(type="send", body="lost echo")
+            await p.send(type="send", id="unheard", body="lost", timestamp=1.0)
             counts = await state(http, server.url, sid)
-            assert (counts["connections"], counts["fault"]) == (1, "silent")
+            assert (counts["connections"], counts["fault"], counts["queued"]) == (1, "silent", 1)
             await post(http, f"{url}/fault", {"mode": "none"})
-            await p.send(type="send", body="heard")
-            # Had anything crossed the silent socket, it would come before these two.
-            first, second = await p.message(), await p.message()
-            assert (first["id"], second["body"]) == (missed["id"], "heard")
-            assert (await state(http, server.url, sid))["echoes"] == 1
+            # Had anything crossed the silent socket, it would come before these.
+            assert (await p.frame())["type"] == "hello"
+            assert (await p.message())["id"] == missed["id"]
+            await p.barrier()
+            counts = await state(http, server.url, sid)
+            assert (counts["sent"], counts["unheard"]) == (1, 1)
 
     run(scenario)
 
@@ -152,7 +176,7 @@ def test_hang_and_leak_are_sent_to_the_page_and_a_reconnect_is_healthy(
             assert (await state(http, server.url, sid))["faults_applied"]["hang"] == 1
         async with page(http, server.url, sid) as p:
             await p.frame()
-            await p.barrier()  # the first frame after hello is the echo, not a fault
+            await p.barrier()  # the first frame after hello is the ack, not a fault
         assert (await state(http, server.url, sid))["fault"] == "none"
 
     run(scenario)
@@ -178,20 +202,82 @@ def test_logout_lasts_across_reconnects_until_login(server: SimulatorServer, sid
     async def scenario(http: aiohttp.ClientSession) -> None:
         url = f"{server.url}/sim/{sid}"
         async with page(http, server.url, sid) as p:
-            await p.frame()
-            await post(http, f"{url}/fault", {"mode": "logout"})
+            device = (await p.frame())["device"]
+            answer = await post(http, f"{url}/fault", {"mode": "logout"})
             assert await p.frame() == {"type": "auth", "state": "auth_required"}
+            code = await p.frame()
+            assert (code["type"], code["qr"], code["expires_at"]) == (
+                "qr", answer["qr"], answer["qr_expires_at"])
         waiting = await post(http, f"{url}/messages", {"from": "a", "body": "after login"})
-        async with page(http, server.url, sid) as p:
+        async with page(http, server.url, sid, device) as p:
             assert (await p.frame())["state"] == "auth_required"
+            assert (await p.frame())["qr"] == code["qr"]
             counts = await state(http, server.url, sid)
-            assert (counts["logged_in"], counts["fault"]) == (False, "logout")
+            assert (counts["logged_in"], counts["fault"], counts["qr"]) == (
+                False, "logout", code["qr"])
             answer = await post(http, f"{url}/login")
-            assert answer["logged_in"] is True
-            assert await p.frame() == {"type": "auth", "state": "ready"}
+            assert (answer["logged_in"], answer["qr"]) == (True, None)
+            assert await p.frame() == {"type": "auth", "state": "connected"}
             assert (await p.message())["id"] == waiting["id"]
 
     run(scenario)
+
+
+def test_a_scan_of_the_code_shown_now_logs_in_and_anything_else_is_409(
+        server: SimulatorServer, sid: str) -> None:
+    async def scenario(http: aiohttp.ClientSession) -> None:
+        url = f"{server.url}/sim/{sid}"
+        refused = await post(http, f"{url}/scan", {"qr": "2@x,a,b,c,WEB"}, status=409)
+        assert "logged in" in refused["error"]
+        async with page(http, server.url, sid) as p:
+            await p.frame()
+            shown = (await post(http, f"{url}/fault", {"mode": "logout"}))["qr"]
+            assert [f["type"] for f in await p.frames(2)] == ["auth", "qr"]
+            wrong = await post(http, f"{url}/scan", {"qr": shown + "x"}, status=409)
+            assert "not a QR code" in wrong["error"]
+            answer = await post(http, f"{url}/scan", {"qr": shown})
+            assert (answer["logged_in"], answer["qr"], answer["fault"]) == (True, None, "none")
+            assert await p.frame() == {"type": "auth", "state": "connected"}
+
+    run(scenario)
+
+
+def test_the_code_rotates_by_itself_and_pages_are_sent_each_new_one(sid: str) -> None:
+    with SimulatorServer(app_factory=lambda: create_app(qr_interval=0.2)) as fast:
+        async def scenario(http: aiohttp.ClientSession) -> None:
+            async with page(http, fast.url, sid) as p:
+                await p.frame()
+                await post(http, f"{fast.url}/sim/{sid}/fault", {"mode": "logout"})
+                assert (await p.frame())["type"] == "auth"
+                codes = [await p.frame() for _ in range(3)]
+                assert [c["type"] for c in codes] == ["qr"] * 3
+                assert len({c["qr"] for c in codes}) == 3
+                steps = (codes[1]["expires_at"] - codes[0]["expires_at"]) / 0.2
+                assert round(steps) >= 1 and steps == pytest.approx(round(steps))  # whole intervals
+                stale = await post(http, f"{fast.url}/sim/{sid}/scan", {"qr": codes[0]["qr"]},
+                                   status=409)
+                assert "expired" in stale["error"]
+
+        run(scenario)
+
+
+def test_a_code_that_expired_is_replaced_on_the_pages_as_soon_as_anyone_looks(sid: str) -> None:
+    wall = FakeWall(1_800_000_000.0)
+    with SimulatorServer(app_factory=lambda: create_app(wall)) as frozen:
+        async def scenario(http: aiohttp.ClientSession) -> None:
+            url = f"{frozen.url}/sim/{sid}"
+            async with page(http, frozen.url, sid) as p:
+                await p.frame()
+                first = (await post(http, f"{url}/fault", {"mode": "logout"}))["qr"]
+                await p.frames(2)
+                wall.advance(20.0)
+                second = (await state(http, frozen.url, sid))["qr"]
+                assert second != first
+                assert (await p.frame())["qr"] == second
+                await post(http, f"{url}/scan", {"qr": first}, status=409)
+                await post(http, f"{url}/scan", {"qr": second})
+
+        run(scenario)
 
 
 @pytest.mark.parametrize(("path", "raw", "error"), [
@@ -202,6 +288,8 @@ def test_logout_lasts_across_reconnects_until_login(server: SimulatorServer, sid
     ("fault", b'{"mode": "explode"}', "mode"),
     ("fault", b'{"mode": ["hang"]}', "mode"),
     ("fault", b'{"mode": "hang", "sticky": "yes"}', "sticky"),
+    ("scan", b'{}', "qr"),
+    ("scan", b'{"qr": 7}', "qr"),
 ])
 def test_bad_input_is_a_400_that_says_why(server: SimulatorServer, sid: str, path: str,
                                           raw: bytes, error: str) -> None:
@@ -250,13 +338,13 @@ def test_disconnect_drops_the_sockets_and_a_reconnect_heals_the_fault(server: Si
     async def scenario(http: aiohttp.ClientSession) -> None:
         url = f"{server.url}/sim/{sid}"
         async with page(http, server.url, sid) as p:
-            await p.frame()
+            device = (await p.frame())["device"]
             await post(http, f"{url}/fault", {"mode": "silent"})
             missed = await post(http, f"{url}/messages", {"from": "a", "body": "missed"})
             await post(http, f"{url}/disconnect")
             closing = await p.ws.receive(timeout=10)
             assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
-        async with page(http, server.url, sid) as p:
+        async with page(http, server.url, sid, device) as p:
             assert (await p.frame())["type"] == "hello"
             assert (await p.message())["id"] == missed["id"]
             assert (await state(http, server.url, sid))["fault"] == "none"

@@ -46,17 +46,24 @@ class Page:
     async def send(self, **frame: Any) -> None:
         await self.ws.send_json(frame)
 
+    async def receipt(self, message_id: str) -> None:
+        await self.send(type="receipt", id=message_id)
+
     async def barrier(self) -> None:
-        """Return once the server has handled every frame sent before (it answers in order)."""
+        """Return once the server has handled every frame sent before (it answers in order):
+        a message to self, whose acks the server sends when it gets to it."""
         token = uuid.uuid4().hex
-        await self.send(type="send", body=token)
-        while (await self.message())["body"] != token:
-            pass
+        await self.send(type="send", id=token, body="barrier", timestamp=1.0)
+        while (frame := await self.frame()) != {"type": "ack", "id": token, "ack": 2}:
+            assert frame["type"] == "ack" and frame["id"] == token, frame
 
 
 @asynccontextmanager
-async def page(http: aiohttp.ClientSession, url: str, sid: str) -> AsyncIterator[Page]:
-    async with http.ws_connect(f"{url}/chat/{sid}/ws") as ws:
+async def page(http: aiohttp.ClientSession, url: str, sid: str,
+               device: str | None = None) -> AsyncIterator[Page]:
+    """A page's connection; as `device` (the id a profile keeps), or as a new device."""
+    query = "" if device is None else f"?device={device}"
+    async with http.ws_connect(f"{url}/chat/{sid}/ws{query}") as ws:
         yield Page(ws)
 
 
