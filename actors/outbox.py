@@ -22,11 +22,13 @@ connection and never wait for a writer (WAL); counts are kept by triggers so sta
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -317,6 +319,26 @@ class Outbox:
                           " ORDER BY pos LIMIT ?", (limit,))
         return [record_from_row(row) for row in rows]
 
+    def message_high_water(self, session_id: str, recent: int = 200) -> float | None:
+        """The newest app time among the last `recent` messages committed for `session_id`
+        (None when there is none): where reconciliation reads from."""
+        rows = self._read("SELECT body FROM events WHERE session_id = ? AND message_id IS NOT NULL"
+                          " ORDER BY seq DESC LIMIT ?", (session_id, recent))
+        times = [t for (body,) in rows if (t := _message_time(body)) is not None]
+        return max(times, default=None)
+
+    def known_messages(self, session_id: str, message_ids: Sequence[str]) -> set[str]:
+        """Which of `message_ids` the outbox holds for `session_id` (any state)."""
+        known: set[str] = set()
+        ids = list(message_ids)
+        for first in range(0, len(ids), 500):  # SQLite's limit on host parameters
+            chunk = ids[first:first + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._read(f"SELECT message_id FROM events WHERE session_id = ?"
+                              f" AND message_id IN ({marks})", (session_id, *chunk))
+            known.update(row[0] for row in rows)
+        return known
+
     def stats(self) -> OutboxStats:
         """Counts and the oldest pending age: a few index lookups, never waiting on a writer."""
         counts = dict(self._read("SELECT state, n FROM counts", ()))
@@ -354,3 +376,12 @@ def _committed(conn: sqlite3.Connection, key: tuple[str, str]) -> StoredEvent | 
     row = conn.execute("SELECT id, session_id, seq, type, body, attempts FROM events"
                        " WHERE session_id = ? AND message_id = ?", key).fetchone()
     return None if row is None else StoredEvent(*row)
+
+
+def _message_time(body: str | bytes) -> float | None:
+    """The app time (`data.timestamp`, ISO 8601) of a stored `message.received` body."""
+    try:
+        stamp = json.loads(body)["data"]["timestamp"]
+        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+    except (ValueError, KeyError, TypeError):
+        return None
