@@ -43,6 +43,8 @@ def webhook_for(event: LifecycleEvent) -> tuple[str, dict[str, Any]] | None:
             return "session.health_failed", {"reason": str(event.reason), "detail": event.detail}
         case EventName.AUTH_REQUIRED:
             return "session.auth_required", {"detail": event.detail}
+        case EventName.CHILD_OFFLINE:
+            return "session.offline", {"detail": event.detail}
         case EventName.CHILD_STOPPED:
             return "session.stopped", {}
     return None

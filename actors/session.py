@@ -1,26 +1,25 @@
 """A browser session is one actor that owns one Chromium, one page and one adapter.
 
-Its page lives on its shard's driver loop; the actor never waits on it. Every page call is
-submitted with a deadline and its result comes back as a message, and so does every page
-event (an inbound message, a canary echo, a crash). The actor's own thread only ever waits on
-its mailbox, so a hung page costs a timeout, never a thread, and a stop is always heard.
+Its page lives on its shard's driver loop; the actor never waits on it for long. Page calls are
+submitted with deadlines and answer as messages, and every page event (a heartbeat, an inbound
+message, a server ack, a crash) arrives as a message. The actor's own thread waits on its
+mailbox, so a hung page costs a timeout, never a thread, and a stop is always heard.
 
-The page heartbeats by itself: a timer in the page calls a raw CDP binding with the app's state
-every heartbeat interval, one way, with no reply. A hung page's timer never fires, so its
-heartbeats stop and the supervisor's deadline restarts it. Measured on 8 idle pages, this costs
-the browsers next to nothing, where asking each page with `evaluate` every 2 s cost 3% of a
-core in the browsers and 0.6% in the driver.
+The page talks one way, through raw CDP bindings the session installs in every document: a
+timer in the page reports the app's state every heartbeat interval (a hung page's timer never
+fires, so its heartbeats stop and the supervisor's deadline restarts it), and the adapter's
+hook reports messages and acks. Measured on 8 idle pages, this costs the browsers next to
+nothing, where asking each page with `evaluate` every 2 s cost 3% of a core in the browsers
+and 0.6% in the driver.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
-import secrets
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,12 +29,14 @@ from typing import Any, Protocol
 import pykka
 from playwright.async_api import BrowserContext, ConsoleMessage, Page
 
-from actors.adapters.base import Adapter, AuthState, InboundMessage
+from actors.adapters.base import EVENT_BINDING, Adapter, AuthState, InboundMessage
 from actors.browser import BrowserTree, clear_profile_locks
+from actors.canary import Canary
 from actors.driver import Driver
 from actors.launch import LaunchGate, Ticket
 from actors.memory import MemoryReading, MemoryWatch
 from actors.policy import Policy
+from actors.reconcile import StoreUnreadable, reconcile
 from actors.shard import Shard
 from runtime import ChildContext, ChildSpec, Liveness, Reason, SupervisedActor, Timer
 
@@ -59,6 +60,8 @@ BEAT_SCRIPT = """
 """
 START_TIMEOUT = 120.0  # seconds to the first heartbeat: queued behind other launches, then open
 CLOSE_TIMEOUT = 3.0  # a graceful close of the browser; after it the tree is killed anyway
+READ_TIMEOUT = 30.0  # one slice of the app's history
+OFFLINE_RETRY_MAX = 60.0  # seconds between attempts to load an app that cannot be reached
 CONSOLE_LINES = 50
 
 
@@ -67,6 +70,8 @@ class Inbound(Protocol):
 
     def append(self, session_id: str, type: str, data: Mapping[str, Any],
                at: float | None = None) -> Any: ...
+    def message_high_water(self, session_id: str) -> float | None: ...
+    def known_messages(self, session_id: str, message_ids: Sequence[str]) -> set[str]: ...
 
 
 class BrowserGone(RuntimeError):
@@ -109,13 +114,25 @@ class _Beat:
 
 
 @dataclass(frozen=True, slots=True)
+class _PageMessage:
+    message: InboundMessage
+
+
+@dataclass(frozen=True, slots=True)
+class _Acked:
+    message_id: str
+    ack: int
+
+
+@dataclass(frozen=True, slots=True)
 class _CanaryDue:
     """Timer: send the next canary."""
 
 
 @dataclass(frozen=True, slots=True)
-class _CanaryEcho:
+class _CanarySent:
     token: str
+    message_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +141,19 @@ class _CanaryExpired:
 
 
 @dataclass(frozen=True, slots=True)
-class _PageMessage:
-    message: InboundMessage
-    reply: Callable[[bool], None]
+class _Reload:
+    """Timer: try again to load an app that could not be reached."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    error: str = ""  # empty: the app is open
+    unreachable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Reconcile:
+    """Read the app's store against the outbox (after a commit failed, say)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +162,9 @@ class _PageGone:
 
 
 class BrowserSession(SupervisedActor):
-    """Supervised child: heartbeats with its page, reports activity per inbound event, runs the
-    adapter's canary, applies the memory limit, and is freed by killing its tree."""
+    """Supervised child: heartbeats with its page, reports activity per inbound event, proves
+    the app's server round trip with a canary, reconciles the app's store with the outbox,
+    applies the memory limit, and is freed by killing its tree."""
 
     def __init__(self, ctx: ChildContext, settings: SessionSettings, deps: SessionDeps) -> None:
         super().__init__(ctx)
@@ -149,14 +177,18 @@ class BrowserSession(SupervisedActor):
         self._context: BrowserContext | None = None
         self._page: Page | None = None
         self._tree: BrowserTree | None = None
-        self._canary_timer: Timer | None = None
-        self._expiry: Timer | None = None
         self._unwatch: Callable[[], None] | None = None
         self._auth = AuthState.LOADING
-        self._canary_token: str | None = None
+        self._canary = Canary()
+        self._canary_timer: Timer | None = None
+        self._expiry: Timer | None = None
         self._canary_failures = 0
         self._over_limit = 0
         self._last_beat = 0.0
+        self._retry: Timer | None = None
+        self._retry_delay = 1.0
+        self._offline_beat: Timer | None = None
+        self._reconcile_due = False
 
     @classmethod
     def child_spec(cls, settings: SessionSettings, deps: SessionDeps) -> ChildSpec:
@@ -190,17 +222,18 @@ class BrowserSession(SupervisedActor):
         self._driver = driver
         self.deps.gate.acquire(ticket)
         try:
-            self._context, self._page = driver.run(self._open(driver), s.launch_timeout)
+            self._context, self._page = driver.run(self._launch(driver), s.launch_timeout)
+            self._tree = BrowserTree.find(s.profile_dir)
+            if self._tree is None:
+                raise BrowserGone(f"no browser process found for profile {s.profile_dir}: it "
+                                  "could not be freed from outside if it hung")
+            self.ctx.add_kill_hook(self._tree.kill)
+            loaded = self._run(self.adapter.open(self._page, s.launch_timeout), s.launch_timeout)
         except BaseException:
             self._kill_profile()  # a launch cut short may have left its browser running
             raise
         finally:
             self.deps.gate.release()
-        self._tree = BrowserTree.find(s.profile_dir)
-        if self._tree is None:
-            raise BrowserGone(f"no browser process found for profile {s.profile_dir}: it could "
-                              "not be freed from outside if it hung")
-        self.ctx.add_kill_hook(self._tree.kill)
         self.ctx.publish(browser_pid=self._tree.pid)
         if self.deps.memory is not None and s.policy.memory_limit is not None:
             self._unwatch = self.deps.memory.watch(self._tree.pid, self._tell)
@@ -208,9 +241,13 @@ class BrowserSession(SupervisedActor):
         if canary is not None:
             self._canary_timer = self.ctx.scheduler.call_every(
                 canary.interval, lambda: self._tell(_CanaryDue()))
+        if isinstance(loaded, Exception):
+            self._load_failed(loaded)
+        else:
+            self.reconcile()
 
-    async def _open(self, driver: Driver) -> tuple[BrowserContext, Page]:
-        """On the driver loop: launch the browser, hook the page's events, open the app."""
+    async def _launch(self, driver: Driver) -> tuple[BrowserContext, Page]:
+        """On the driver loop: launch the browser and hook the page's events and bindings."""
         s = self.settings
         context = await driver.playwright.chromium.launch_persistent_context(
             str(s.profile_dir), executable_path=s.executable, headless=True, args=list(s.args),
@@ -221,18 +258,18 @@ class BrowserSession(SupervisedActor):
         page.on("close", self._gone_on("page closed"))
         page.on("console", self._console)
         cdp = await context.new_cdp_session(page)
-        await cdp.send("Runtime.enable")  # without it, documents loaded later lack the binding
-        await cdp.send("Runtime.addBinding", {"name": BEAT_BINDING})
+        await cdp.send("Runtime.enable")  # without it, documents loaded later lack the bindings
+        for binding in (BEAT_BINDING, EVENT_BINDING):
+            await cdp.send("Runtime.addBinding", {"name": binding})
         cdp.on("Runtime.bindingCalled", self._binding_called)
         await page.add_init_script(BEAT_SCRIPT % {
             "binding": json.dumps(BEAT_BINDING), "state": self.adapter.state_expression,
             "ms": round(s.policy.heartbeat_interval * 1000)})
-        await self.adapter.attach(page, self)
-        await self.adapter.open(page, s.launch_timeout)
+        await self.adapter.attach(page)
         return context, page
 
     def stopped(self) -> None:
-        for timer in (self._canary_timer, self._expiry):
+        for timer in (self._canary_timer, self._expiry, self._retry, self._offline_beat):
             if timer is not None:
                 timer.cancel()
         if self._unwatch is not None:
@@ -250,30 +287,48 @@ class BrowserSession(SupervisedActor):
 
     def receive(self, message: Any) -> Any:
         match message:
-            case _PageMessage(message=inbound, reply=reply):
-                reply(self.accept(inbound))
             case _Beat(state=state):
                 self._beaten(state)
+            case _PageMessage(message=inbound):
+                if self._reconcile_due:  # what failed before goes first, in the app's order
+                    self._reconcile_due = False
+                    self.reconcile(live=inbound.id)
+                if not self.accept(inbound):
+                    self._reconcile_soon()  # the page has it; the outbox will, once it can
+            case _Acked(message_id=message_id, ack=ack):
+                if self._canary.acked(message_id, ack):
+                    self._canary_proven()
             case _CanaryDue():
                 self._send_canary()
-            case _CanaryEcho(token=token):
-                self._canary_echo(token)
+            case _CanarySent(token=token, message_id=message_id):
+                if self._canary.sent(token, message_id):
+                    self._canary_proven()
             case _CanaryExpired(token=token):
                 self._canary_expired(token)
             case MemoryReading():
                 self._memory(message)
+            case _Reload():
+                self._reload()
+            case _Loaded(error=error, unreachable=unreachable):
+                self._loaded(error, unreachable)
+            case _Reconcile():
+                self._reconcile_due = False
+                self.reconcile()
             case _PageGone(why=why):
                 self._gone(why)
             case _:
                 return super().receive(message)
         return None
 
-    # --- heartbeats and the login screen ---------------------------------------------------------
+    # --- heartbeats and the app's state ---------------------------------------------------------
 
     def _binding_called(self, event: dict[str, Any]) -> None:
-        """On the driver loop: a raw CDP binding was called by the page."""
-        if event.get("name") == BEAT_BINDING:
-            self._tell(_Beat(str(event.get("payload", ""))))
+        """On the driver loop: the page called one of the session's CDP bindings."""
+        name, payload = event.get("name"), str(event.get("payload", ""))
+        if name == BEAT_BINDING:
+            self._tell(_Beat(payload))
+        elif name == EVENT_BINDING:
+            self.adapter.page_event(payload, self)
 
     def _beaten(self, state: str) -> None:
         self._beat(self.clock.monotonic())
@@ -285,49 +340,131 @@ class BrowserSession(SupervisedActor):
             return
         previous, self._auth = self._auth, auth
         if auth is AuthState.AUTH_REQUIRED:
-            self._canary_token = None
+            self._canary.drop()
             self.ctx.auth_required("the app shows its login screen")
+        elif auth is AuthState.OFFLINE:
+            self._canary.drop()
+            self.ctx.offline("the app lost its server; it reconnects by itself")
         elif auth is AuthState.READY:
-            if previous is AuthState.AUTH_REQUIRED:
+            if previous in (AuthState.AUTH_REQUIRED, AuthState.OFFLINE):
                 self._canary_failures = 0
                 self.ctx.healthy()
+                self.reconcile()
             self._send_canary()  # proves the path end to end as soon as the app is ready
+
+    # --- an app that cannot be reached ----------------------------------------------------------
+
+    def _load_failed(self, error: Exception) -> None:
+        if not _unreachable(error):
+            raise error
+        self._auth = AuthState.OFFLINE
+        self.ctx.offline(f"the app cannot be reached: {_first_line(error)}")
+        # The error page runs no heartbeat of the app's: the session's own stands in for it,
+        # saying nothing of the app's state (a late one must not undo a recovery).
+        self._offline_beat = self.ctx.scheduler.call_every(
+            self.settings.policy.heartbeat_interval, lambda: self._tell(_Beat("loading")))
+        self._retry_later()
+
+    def _retry_later(self) -> None:
+        self._retry = self.ctx.scheduler.call_later(self._retry_delay,
+                                                    lambda: self._tell(_Reload()))
+        self._retry_delay = min(OFFLINE_RETRY_MAX, self._retry_delay * 2)
+
+    def _reload(self) -> None:
+        if self._page is None:
+            return
+
+        def done(error: str) -> _Loaded:
+            return _Loaded(error, unreachable="net::ERR_" in error)
+
+        self._submit(self.adapter.open(self._page, self.settings.launch_timeout),
+                     self.settings.launch_timeout, lambda _: _Loaded(), done)
+
+    def _loaded(self, error: str, unreachable: bool) -> None:
+        if error and not unreachable:
+            raise BrowserGone(f"the app could not be loaded: {error}")
+        if error:
+            self._retry_later()
+            return
+        if self._offline_beat is not None:
+            self._offline_beat.cancel()
+            self._offline_beat = None
+        self._retry_delay = 1.0  # the page's own heartbeat now says ready (or its login screen)
 
     # --- the canary -----------------------------------------------------------------------------
 
     def _send_canary(self) -> None:
         canary = self.settings.policy.canary
-        if canary is None or self._auth is not AuthState.READY or self._canary_token is not None:
+        if canary is None or self._auth is not AuthState.READY or self._canary.in_flight:
             return
         assert self._page is not None
-        token = self._canary_token = secrets.token_hex(8)
+        token, body = self._canary.send()
         self._expiry = self.ctx.scheduler.call_later(
             canary.timeout, lambda: self._tell(_CanaryExpired(token)))
-        self._submit(self.adapter.send_canary(self._page, token), canary.timeout,
-                     lambda _: None, lambda error: None)  # a failed send shows as no echo
+        self._submit(self.adapter.send_canary(self._page, body), canary.timeout,
+                     lambda message_id: _CanarySent(token, str(message_id)),
+                     lambda error: None)  # a failed send shows as no server ack
 
-    def _canary_echo(self, token: str) -> None:
-        if token != self._canary_token:
-            return  # a late echo of a canary already counted as failed
-        self._canary_token = None
+    def _canary_proven(self) -> None:
         if self._expiry is not None:
             self._expiry.cancel()
-        self.ctx.activity()  # an echo is an inbound event: a quiet session is not a dead one
+        self.ctx.activity()  # the server answered: a quiet session is not a dead one
         self.ctx.publish(last_canary=self.clock.time())
         if self._canary_failures:
             self._canary_failures = 0
             self.ctx.healthy()
+            self.reconcile()
 
     def _canary_expired(self, token: str) -> None:
         canary = self.settings.policy.canary
-        if token != self._canary_token or canary is None:
+        if not self._canary.expired(token) or canary is None:
             return
-        self._canary_token = None
+        if self._auth is not AuthState.READY:
+            return  # logged out or offline meanwhile: not the connection's fault
         self._canary_failures += 1
-        detail = (f"no canary echo within {canary.timeout:g}s "
+        detail = (f"no server ack of the canary within {canary.timeout:g}s "
                   f"({self._canary_failures} of {canary.failures})")
         self.ctx.unhealthy(Reason.CANARY, restart=self._canary_failures >= canary.failures,
                            detail=detail)
+
+    # --- reconciliation -------------------------------------------------------------------------
+
+    def reconcile(self, live: str | None = None) -> int:
+        """Append what the app's store holds and the outbox lacks, in the app's order, before
+        any newer live message (they wait in the mailbox); the number appended. `live` is the
+        live message about to be appended as such, and is left to it."""
+        page, driver, session = self._page, self._driver, self.settings.id
+        if page is None or driver is None:
+            return 0
+
+        def read(start: float, limit: int) -> Sequence[InboundMessage]:
+            try:
+                return driver.run(self.adapter.history(page, start, limit), READ_TIMEOUT)
+            except Exception as exc:
+                raise StoreUnreadable(_first_line(exc)) from exc
+
+        try:
+            done = reconcile(session, self.deps.inbound, read,
+                             lambda m: self._append(m, recovered=True), now=self.clock.time(),
+                             live=live)
+        except Exception:
+            logger.exception("session %s: reconciliation could not use the outbox; again soon",
+                             session)
+            self._reconcile_soon()
+            return 0
+        if done.recovered:
+            self.ctx.count("reconciled", done.recovered)
+            self.deps.inbound.append(session, "session.reconciled", {
+                "recovered": done.recovered, "scanned": done.scanned,
+                "since": _iso(done.since)}, self.clock.time())
+            logger.info("session %s: %d messages recovered from the app's store", session,
+                        done.recovered)
+        return done.recovered
+
+    def _reconcile_soon(self) -> None:
+        if not self._reconcile_due:  # one retry at a time, however many commits failed
+            self._reconcile_due = True
+            self.ctx.scheduler.call_later(1.0, lambda: self._tell(_Reconcile()))
 
     # --- memory ---------------------------------------------------------------------------------
 
@@ -361,50 +498,55 @@ class BrowserSession(SupervisedActor):
     def accept(self, message: InboundMessage) -> bool:
         """Commit `message` to the outbox (actor thread); True once committed."""
         try:
-            data = {
-                "message_id": message.id,
-                "from": message.sender,
-                "body": message.body,
-                "timestamp": _iso(message.timestamp),
-                **message.data,
-            }
-            self.deps.inbound.append(self.settings.id, "message.received", data,
-                                     self.clock.time())
+            self._append(message)
         except Exception:
-            logger.exception("session %s could not accept message %s; the app keeps it unacked",
-                             self.settings.id, message.id)
+            logger.exception("session %s could not accept message %s; it is read again from the "
+                             "app's store", self.settings.id, message.id)
             return False
         self.ctx.count("events")
         self.ctx.activity()
-        # A page handing us events answers: a backlog thousands long may queue the probe's
-        # answer behind it, so accepted messages heartbeat too (at most once an interval).
+        # A backlog of messages may queue the page's heartbeats behind it: a page handing us
+        # events is alive, so accepted messages heartbeat too (at most once an interval).
         now = self.clock.monotonic()
         if now - self._last_beat >= self.settings.policy.heartbeat_interval:
             self._beat(now)
         return True
 
+    def _append(self, message: InboundMessage, *, recovered: bool = False) -> None:
+        data = {
+            "message_id": message.id,
+            "from": message.sender,
+            "body": message.body,
+            "timestamp": _iso(message.timestamp),
+            **message.data,
+        }
+        if recovered:
+            data["recovered"] = True
+        self.deps.inbound.append(self.settings.id, "message.received", data, self.clock.time())
+
     # --- SessionSink: called by the adapter on the driver loop ---------------------------------
 
-    def message(self, message: InboundMessage) -> Awaitable[bool]:
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[bool] = loop.create_future()
+    def message(self, message: InboundMessage) -> None:
+        self._tell(_PageMessage(message))
 
-        def reply(committed: bool) -> None:  # actor thread
-            loop.call_soon_threadsafe(_resolve, answer, committed)
+    def acked(self, message_id: str, ack: int) -> None:
+        self._tell(_Acked(message_id, ack))
 
-        try:
-            self.actor_ref.tell(_PageMessage(message, reply))
-        except pykka.ActorDeadError:
-            answer.set_result(False)  # the page keeps it unacked
-        return answer
-
-    def canary_echo(self, token: str) -> None:
-        self._tell(_CanaryEcho(token))
+    def skipped(self, detail: str) -> None:
+        self.ctx.count("skipped")
 
     # --- plumbing -------------------------------------------------------------------------------
 
     def _console(self, message: ConsoleMessage) -> None:
         self.console.append(f"{message.type}: {message.text}"[:500])
+
+    def _run(self, coro: Coroutine[Any, Any, Any], timeout: float) -> Any:
+        """Run `coro` on the driver loop and wait: its result, or the exception it raised."""
+        assert self._driver is not None
+        try:
+            return self._driver.run(coro, timeout)
+        except Exception as exc:
+            return exc
 
     def _submit(self, coro: Coroutine[Any, Any, Any], timeout: float,
                 ok: Callable[[Any], object], failed: Callable[[str], object]) -> None:
@@ -418,8 +560,7 @@ class BrowserSession(SupervisedActor):
             if future.cancelled():
                 message = failed("cancelled")
             elif (error := future.exception()) is not None:
-                message = failed(f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
-                                 if str(error) else type(error).__name__)
+                message = failed(_first_line(error))
             else:
                 message = ok(future.result())
             if message is not None:
@@ -448,12 +589,18 @@ class BrowserSession(SupervisedActor):
             tree.kill()
 
 
-def _resolve(future: asyncio.Future[bool], value: bool) -> None:
-    if not future.done():
-        future.set_result(value)
+def _unreachable(error: BaseException) -> bool:
+    """A page load that failed because the app's server cannot be reached (an outage), not
+    because the browser or the page is broken."""
+    return "net::ERR_" in str(error)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error)
+    return f"{type(error).__name__}: {text.splitlines()[0][:200]}" if text else type(
+        error).__name__
 
 
 def _iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace(
         "+00:00", "Z")
-

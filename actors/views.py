@@ -37,7 +37,7 @@ __all__ = [
 # Not doing their job and not deliberately stopped: what the seed's health page called "stuck".
 STUCK_STATES = frozenset({
     ChildState.UNHEALTHY, ChildState.RESTARTING, ChildState.BACKOFF, ChildState.FAILED,
-    ChildState.AUTH_REQUIRED,
+    ChildState.AUTH_REQUIRED, ChildState.OFFLINE,
 })
 
 

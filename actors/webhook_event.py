@@ -31,6 +31,8 @@ class EventType(StrEnum):
     SESSION_RECOVERED = "session.recovered"
     SESSION_HEALTH_FAILED = "session.health_failed"
     SESSION_AUTH_REQUIRED = "session.auth_required"
+    SESSION_OFFLINE = "session.offline"
+    SESSION_RECONCILED = "session.reconciled"
     SESSION_STOPPED = "session.stopped"
 
 

@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ CHROMIUM = resolve_executable("auto")
 
 
 pct = percentile
-READY = "() => window.ChatStore && window.ChatStore.state === 'ready'"
+READY = "() => window.ChatStore && window.ChatStore.state === 'connected'"
 
 
 class TimedOutbox:
@@ -56,6 +56,12 @@ class TimedOutbox:
         if type == "message.received":
             self.accepted[str(data["body"])] = time.perf_counter()
         return event
+
+    def message_high_water(self, session_id: str) -> float | None:
+        return self.outbox.message_high_water(session_id)
+
+    def known_messages(self, session_id: str, message_ids: Sequence[str]) -> set[str]:
+        return self.outbox.known_messages(session_id, message_ids)
 
 
 class Bench:

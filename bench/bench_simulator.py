@@ -1,5 +1,8 @@
-"""Simulator and adapter latency: push -> sink, push -> server ack, canary round trip, burst rate,
-leak growth; baseline = the same push seen by a bare aiohttp WebSocket client in the same run."""
+"""Simulator and adapter latency under the app's real rules: push -> receipt at the server,
+push -> adapter sink (through the page's store and the session's CDP binding), the canary's
+server round trip, a burst's rate, history read back for reconciliation, and leak growth.
+Baseline: the same push seen by a bare WebSocket client of the simulator, in the same run.
+"""
 
 from __future__ import annotations
 
@@ -12,158 +15,163 @@ import threading
 import time
 import urllib.request
 import uuid
+from pathlib import Path
 from typing import Any
 
 import aiohttp
-import psutil
-from playwright.sync_api import sync_playwright
+from playwright.async_api import BrowserContext, Page
 
+from actors.adapters.base import EVENT_BINDING, InboundMessage
 from actors.adapters.simulator import SimulatorAdapter
-from actors.browser import DEFAULT_ARGS
+from actors.browser import DEFAULT_ARGS, BrowserTree
+from actors.canary import CANARY_PREFIX
+from actors.driver import Driver
+from actors.memory import anonymous_bytes, trees
 from bench.common import percentile
 from simulator import SimulatorServer
 
-ARGS = list(DEFAULT_ARGS)
 N = 200
-
-
-pct = percentile
 
 
 def summary(xs: list[float]) -> dict[str, float]:
     ms = [x * 1000 for x in xs]
-    return {"median_ms": round(statistics.median(ms), 2), "p95_ms": round(pct(ms, 95), 2),
-            "p99_ms": round(pct(ms, 99), 2)}
+    return {"median_ms": round(statistics.median(ms), 2), "p95_ms": round(percentile(ms, 95), 2),
+            "p99_ms": round(percentile(ms, 99), 2)}
 
 
 def post(url: str, body: Any = None) -> dict[str, Any]:
     req = urllib.request.Request(url, data=json.dumps(body or {}).encode(),
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req) as r:
-        return json.load(r)
+        return dict(json.load(r))
 
 
 def get(url: str) -> dict[str, Any]:
     with urllib.request.urlopen(url) as r:
-        return json.load(r)
+        return dict(json.load(r))
 
 
 class Sink:
+    """Times what the adapter hands over (on the driver loop)."""
+
     def __init__(self) -> None:
+        self.changed = threading.Condition()
         self.seen: dict[str, float] = {}
-        self.echo: dict[str, float] = {}
+        self.acks: dict[str, float] = {}
 
-    def message(self, m: Any) -> bool:
-        self.seen[m.id] = time.perf_counter()
-        return True
+    def message(self, m: InboundMessage) -> None:
+        with self.changed:
+            self.seen[m.id] = time.perf_counter()
+            self.changed.notify_all()
 
-    def canary_echo(self, token: str) -> None:
-        self.echo[token] = time.perf_counter()
+    def acked(self, message_id: str, ack: int) -> None:
+        if ack >= 1:
+            with self.changed:
+                self.acks.setdefault(message_id, time.perf_counter())
+                self.changed.notify_all()
+
+    def skipped(self, detail: str) -> None:
+        raise AssertionError(detail)
+
+    def wait(self, found: Any, timeout: float = 30.0) -> None:
+        with self.changed:
+            if not self.changed.wait_for(found, timeout):
+                raise TimeoutError("the adapter handed nothing over")
 
 
 def baseline(url: str) -> list[float]:
-    """Push -> frame at a bare WebSocket client (no browser)."""
+    """Push -> frame at a bare WebSocket client (no browser), which sends its receipt."""
     async def run() -> list[float]:
         out = []
-        async with aiohttp.ClientSession() as http, http.ws_connect(f"{url}/chat/base/ws") as ws:
+        async with aiohttp.ClientSession() as http, http.ws_connect(
+                f"{url}/chat/base/ws?device=bench") as ws:
             await ws.receive_json()
             for i in range(N):
                 t0 = time.perf_counter()
-                message = {"from": "a", "body": str(i)}
-                async with http.post(f"{url}/sim/base/messages", json=message):
+                async with http.post(f"{url}/sim/base/messages",
+                                     json={"from": "a", "body": str(i)}):
                     pass
-                frame = await ws.receive_json()
+                while (frame := await ws.receive_json())["type"] != "message":
+                    continue
                 out.append(time.perf_counter() - t0)
-                await ws.send_json({"type": "ack", "id": frame["message"]["id"]})
+                await ws.send_json({"type": "receipt", "id": frame["message"]["id"]})
         return out
     return asyncio.run(run())
 
 
+async def hooked(context: BrowserContext, adapter: SimulatorAdapter, sink: Sink) -> Page:
+    page = context.pages[0]
+    cdp = await context.new_cdp_session(page)
+    await cdp.send("Runtime.enable")
+    await cdp.send("Runtime.addBinding", {"name": EVENT_BINDING})
+    cdp.on("Runtime.bindingCalled", lambda e: adapter.page_event(str(e["payload"]), sink)
+           if e.get("name") == EVENT_BINDING else None)
+    await adapter.attach(page)
+    return page
+
+
 def main() -> dict[str, Any]:
     results: dict[str, Any] = {}
+    driver = Driver("bench-simulator").start()
     with SimulatorServer() as sim, tempfile.TemporaryDirectory() as profile:
         results["baseline_push_to_ws_client"] = summary(baseline(sim.url))
-        pw_manager = sync_playwright()
-        pw = pw_manager.start()
-        ctx = pw.chromium.launch_persistent_context(profile, executable_path="/usr/bin/chromium",
-                                                    headless=True, args=ARGS)
+        context = driver.run(driver.playwright.chromium.launch_persistent_context(
+            profile, executable_path="/usr/bin/chromium", headless=True,
+            args=list(DEFAULT_ARGS)), 60)
         try:
-            page = ctx.new_page()
             sink = Sink()
             adapter = SimulatorAdapter("b", f"{sim.url}/chat/b")
-            adapter.attach(page, sink)
+            page = driver.run(hooked(context, adapter, sink), 30)
             t0 = time.perf_counter()
-            adapter.open(page, 15)
+            driver.run(adapter.open(page, 15), 20)
             results["open_s"] = round(time.perf_counter() - t0, 3)
-            to_sink, to_ack = [], []
+            to_sink = []
             for i in range(N):
                 t0 = time.perf_counter()
                 mid = post(f"{sim.url}/sim/b/messages", {"from": "a", "body": str(i)})["id"]
-                while mid not in sink.seen:
-                    page.wait_for_timeout(1)
+                sink.wait(lambda mid=mid: mid in sink.seen)
                 to_sink.append(sink.seen[mid] - t0)
-                while get(f"{sim.url}/sim/b")["acked"] < i + 1:
-                    page.wait_for_timeout(1)
-                to_ack.append(time.perf_counter() - t0)
             results["push_to_sink"] = summary(to_sink)
-            results["push_to_server_ack"] = summary(to_ack)
             results["sink_vs_baseline_median"] = round(
                 results["push_to_sink"]["median_ms"]
                 / results["baseline_push_to_ws_client"]["median_ms"], 1)
             rtt = []
             for _ in range(N):
-                token = uuid.uuid4().hex
                 t0 = time.perf_counter()
-                adapter.send_canary(page, token)
-                while token not in sink.echo:
-                    page.wait_for_timeout(1)
-                rtt.append(sink.echo[token] - t0)
-            results["canary_round_trip"] = summary(rtt)
+                mid = driver.run(adapter.send_canary(page, CANARY_PREFIX + uuid.uuid4().hex), 10)
+                sink.wait(lambda mid=mid: mid in sink.acks)
+                rtt.append(sink.acks[mid] - t0)
+            results["canary_server_ack_round_trip"] = summary(rtt)
             burst = 1000
             before = len(sink.seen)
             t0 = time.perf_counter()
             for i in range(burst):
                 post(f"{sim.url}/sim/b/messages", {"from": "a", "body": f"burst {i}"})
-            while len(sink.seen) < before + burst:
-                page.wait_for_timeout(5)
+            sink.wait(lambda: len(sink.seen) >= before + burst, 120)
             results["burst_messages_per_s"] = round(burst / (time.perf_counter() - t0))
-            main_proc = next(p for p in psutil.Process().children(recursive=True)
-                             if f"--user-data-dir={profile}" in p.cmdline()
-                             and not any(a.startswith("--type=") for a in p.cmdline()))
+            t0 = time.perf_counter()
+            read = driver.run(adapter.history(page, 0.0, 5000), 60)
+            results["history_read_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+            results["history_messages"] = len(read)
+            tree = BrowserTree.find(Path(profile))
+            assert tree is not None
 
-            def pss() -> int:
-                total = 0
-                for p in [main_proc, *main_proc.children(recursive=True)]:
-                    with contextlib.suppress(psutil.Error):
-                        total += p.memory_full_info().pss
-                return total
-            m0 = pss()
+            def anon() -> int:
+                return anonymous_bytes(trees([tree.pid])[tree.pid])
+
+            m0 = anon()
             t0 = time.perf_counter()
             post(f"{sim.url}/sim/b/fault", {"mode": "leak"})
-            while pss() < m0 + 500 * 2**20:
-                page.wait_for_timeout(100)
+            deadline = time.monotonic() + 120
+            while anon() < m0 + 500 * 2**20 and time.monotonic() < deadline:
+                time.sleep(0.1)  # sampling the tree's memory as it grows
             secs = time.perf_counter() - t0
-            results["leak_idle_tree_pss_mib"] = round(m0 / 2**20)
+            results["leak_idle_tree_anon_mib"] = round(m0 / 2**20)
             results["leak_seconds_to_plus_500MiB"] = round(secs, 1)
-            results["leak_MiB_per_s"] = round(500 / secs, 1)
-            # hang: time from killing the browser to the blocked probe raising
-            post(f"{sim.url}/sim/b/fault", {"mode": "hang"})
-            while get(f"{sim.url}/sim/b")["faults_applied"]["hang"] < 1:
-                time.sleep(0.01)
-            killed_at: list[float] = []
-            timer = threading.Timer(1.0, lambda: (killed_at.append(time.perf_counter()),
-                                                  main_proc.kill()))
-            timer.start()
-            try:
-                adapter.probe(page)
-            except Exception:
-                results["hang_kill_to_raise_ms"] = round(
-                    (time.perf_counter() - killed_at[0]) * 1000, 1)
-            timer.join()
         finally:
             with contextlib.suppress(Exception):
-                ctx.close()
-            pw_manager.__exit__(None, None, None)
+                driver.run(context.close(), 10)
+            driver.stop()
     for key, value in results.items():
         print(f"{key}: {value}")
     return results

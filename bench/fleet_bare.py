@@ -17,7 +17,7 @@ from playwright.async_api import BrowserContext, async_playwright
 from actors.browser import DEFAULT_ARGS, resolve_executable
 from actors.launch import default_launches
 
-READY = "() => window.ChatStore && window.ChatStore.state === 'ready'"
+READY = "() => window.ChatStore && window.ChatStore.state === 'connected'"
 
 
 async def main(n: int, sim_url: str, profiles: str) -> None:

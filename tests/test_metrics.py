@@ -29,6 +29,7 @@ CONTRACT_NAMES = {
     "warden_session_last_heartbeat_timestamp_seconds",
     "warden_session_last_activity_timestamp_seconds", "warden_session_memory_bytes",
     "warden_session_events_total", "warden_session_recovery_seconds_count",
+    "warden_session_reconciled_messages_total", "warden_session_skipped_events_total",
     "warden_actor_mailbox_size", "warden_actor_messages_total",
     "warden_webhook_deliveries_total", "warden_webhook_delivery_seconds_count",
     "warden_webhook_outbox_pending", "warden_webhook_outbox_oldest_age_seconds",
@@ -85,7 +86,8 @@ def test_board_details_become_gauges_and_unknown_ones_are_left_out(
         registry: CollectorRegistry) -> None:
     board = FakeBoard([
         make_status("a", last_heartbeat=NOW - 1, last_activity=NOW - 5,
-                    details={"memory_bytes": 300 * 2**20}, totals={"events": 12}),
+                    details={"memory_bytes": 300 * 2**20},
+                    totals={"events": 12, "reconciled": 3}),
         make_status("b"),
     ])
     Metrics(registry, board)
@@ -94,6 +96,8 @@ def test_board_details_become_gauges_and_unknown_ones_are_left_out(
     assert value("warden_session_last_activity_timestamp_seconds", {"session": "a"}) == NOW - 5
     assert value("warden_session_memory_bytes", {"session": "a"}) == 300 * 2**20
     assert value("warden_session_events_total", {"session": "a"}) == 12
+    assert value("warden_session_reconciled_messages_total", {"session": "a"}) == 3
+    assert value("warden_session_skipped_events_total", {"session": "b"}) == 0
     assert value("warden_session_memory_bytes", {"session": "b"}) is None
     assert value("warden_session_last_heartbeat_timestamp_seconds", {"session": "b"}) is None
 

@@ -102,6 +102,13 @@ class Metrics:
         events = CounterMetricFamily("warden_session_events",
                                      "Inbound events the session has forwarded.",
                                      labels=("session",))
+        reconciled = CounterMetricFamily(
+            "warden_session_reconciled_messages",
+            "Messages found in the app's store and appended by reconciliation.",
+            labels=("session",))
+        skipped = CounterMetricFamily("warden_session_skipped_events",
+                                      "Page events that could not be read, skipped.",
+                                      labels=("session",))
         restarts = CounterMetricFamily("warden_session_restarts",
                                        "Restarts of the session, by reason.",
                                        labels=("session", "reason"))
@@ -120,10 +127,12 @@ class Metrics:
             if isinstance(bytes_, int | float) and not isinstance(bytes_, bool):
                 memory.add_metric((status.id,), float(bytes_))
             events.add_metric((status.id,), status.totals.get("events", 0))
+            reconciled.add_metric((status.id,), status.totals.get("reconciled", 0))
+            skipped.add_metric((status.id,), status.totals.get("skipped", 0))
         for name in names:
             for reason in Reason:
                 restarts.add_metric((name, str(reason)), counted.get((name, str(reason)), 0))
-        yield from (state, restarts, heartbeat, activity, memory, events)
+        yield from (state, restarts, heartbeat, activity, memory, events, reconciled, skipped)
 
     def _actor_metrics(self, children: tuple[ChildStatus, ...]) -> Iterator[Metric]:
         mailbox = GaugeMetricFamily("warden_actor_mailbox_size",

@@ -3,25 +3,40 @@
 A session actor owns the browser and the page; the adapter only knows the app. Its methods are
 coroutines on the session's driver loop (Playwright's async API); the session gives each one a
 deadline, so an adapter never needs timeouts of its own for a hung page.
+
+The page talks to Warden one way, through a binding the session installs in every document of
+the page before the app's own scripts run: `window[EVENT_BINDING](json)`. The session hands each
+call to `page_event`, which decodes it for the sink. Nothing the page receives waits for Warden:
+the app confirms messages to its server as they enter its store (as WhatsApp Web does), and
+what the page took while Warden was not listening is found again by `history`.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
 from playwright.async_api import Page
 
-__all__ = ["Adapter", "AuthState", "InboundMessage", "SessionSink"]
+__all__ = ["EVENT_BINDING", "Adapter", "AuthState", "InboundMessage", "SessionSink"]
+
+logger = logging.getLogger(__name__)
+
+EVENT_BINDING = "__wardenEvent"
 
 
 class AuthState(StrEnum):
+    """Which screen the app shows, as the page's heartbeat reports it."""
+
     LOADING = "loading"  # the app has not shown either screen yet
-    READY = "ready"  # logged in, events flowing
+    READY = "ready"  # logged in and connected to its server
     AUTH_REQUIRED = "auth_required"  # login/QR screen: an operator must act
+    OFFLINE = "offline"  # logged in, but the app cannot reach its server
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +53,16 @@ class InboundMessage:
 class SessionSink(Protocol):
     """What the session gives its adapter; called on the driver loop, from page events."""
 
-    def message(self, message: InboundMessage) -> Awaitable[bool]:
-        """Accept `message` durably; resolves to True once committed, only then may the app be
-        acked."""
+    def message(self, message: InboundMessage) -> None:
+        """A new inbound message entered the app's store."""
         ...
 
-    def canary_echo(self, token: str) -> None:
-        """The echo of a canary sent with `send_canary(token)` came back through the app."""
+    def acked(self, message_id: str, ack: int) -> None:
+        """The app's server acknowledged a message this page sent (1 server, 2 delivered...)."""
+        ...
+
+    def skipped(self, detail: str) -> None:
+        """A page event could not be read (e.g. a message missing fields): logged and counted."""
         ...
 
 
@@ -53,7 +71,7 @@ class Adapter(ABC):
 
     name: ClassVar[str]
     #: A JavaScript expression the page evaluates on each of its heartbeats: which screen the
-    #: app shows, "ready", "auth_required" or "loading" (anything else counts as loading).
+    #: app shows, an `AuthState` value (anything else counts as loading).
     state_expression: ClassVar[str] = "'ready'"
 
     def __init__(self, session_id: str, url: str) -> None:
@@ -61,22 +79,74 @@ class Adapter(ABC):
         self.url = url
 
     @abstractmethod
-    async def attach(self, page: Page, sink: SessionSink) -> None:
-        """Prepare a fresh page before it loads the app: expose bindings, add init scripts."""
+    async def attach(self, page: Page) -> None:
+        """Prepare a fresh page before it loads the app: add the init scripts that hook the
+        app's store and call `window[EVENT_BINDING](json)` for each event."""
 
     @abstractmethod
     async def open(self, page: Page, timeout: float) -> None:
-        """Load the app and return once it shows either its main screen or its login screen."""
+        """Load the app and return once it shows either its main screen or its login screen;
+        raise on a page that cannot be loaded (the session tells an outage from a fault)."""
 
     @abstractmethod
+    async def send_canary(self, page: Page, body: str) -> str:
+        """Send `body` to the account itself through the app; the app's id of the message.
+
+        Only the server's acknowledgement of that id (`SessionSink.acked` with ack >= 1) counts:
+        the page's own local copy of a sent message proves nothing about the connection."""
+
+    @abstractmethod
+    async def history(self, page: Page, since: float, limit: int) -> list[InboundMessage]:
+        """Inbound messages in the app's store (history included) newer than `since` (app time),
+        oldest first, at most `limit`."""
+
     async def auth_state(self, page: Page) -> AuthState:
-        """Which screen the app shows now; must be quick (one `page.evaluate`)."""
+        """Which screen the app shows now (one `evaluate` of `state_expression`)."""
+        state = await page.evaluate(f"() => {{ try {{ return String({self.state_expression}); }}"
+                                    " catch (e) { return 'loading'; } }")
+        try:
+            return AuthState(state)
+        except ValueError:
+            return AuthState.LOADING
 
-    @abstractmethod
-    async def send_canary(self, page: Page, token: str) -> None:
-        """Send `token` to ourselves through the app; its echo must reach `sink.canary_echo`."""
+    def page_event(self, payload: str, sink: SessionSink) -> None:
+        """Decode one event the page sent and hand it to `sink` (on the driver loop).
 
-    async def probe(self, page: Page) -> AuthState:
-        """Prove the page's JS thread answers (a hung page never does) and say which screen it
-        shows, in one round trip (tools and tests; sessions hear the page's own heartbeats)."""
-        return await self.auth_state(page)
+        The default reads `{"kind": "message", "message": {...}}` and `{"kind": "ack", "id",
+        "ack"}`; anything unreadable is skipped, logged and counted, never raised."""
+        try:
+            event = json.loads(payload)
+            kind = event.get("kind") if isinstance(event, dict) else None
+            if kind == "message":
+                sink.message(self.inbound(event.get("message")))
+            elif kind == "ack":
+                message_id, ack = event.get("id"), event.get("ack")
+                if not isinstance(message_id, str) or not isinstance(ack, int):
+                    raise ValueError("an ack needs a string id and a whole number ack")
+                sink.acked(message_id, ack)
+            else:
+                raise ValueError(f"unknown event kind {kind!r}")
+        except (ValueError, TypeError) as exc:
+            logger.warning("session %s: skipped a page event: %s", self.session_id, exc)
+            sink.skipped(str(exc))
+
+    def inbound(self, raw: Any) -> InboundMessage:
+        """One message as the page sent it: `{id, from, body, timestamp, ...}` (the rest goes to
+        the webhook's data); ValueError when a field is missing or of the wrong type."""
+        return inbound_message(raw)
+
+
+def inbound_message(raw: Any, known: frozenset[str] = frozenset(
+        {"id", "from", "body", "timestamp"})) -> InboundMessage:
+    if not isinstance(raw, Mapping):
+        raise ValueError("message is not an object")
+    message_id, sender, body = raw.get("id"), raw.get("from"), raw.get("body")
+    if not (isinstance(message_id, str) and message_id and isinstance(sender, str)
+            and isinstance(body, str)):
+        raise ValueError("message id, from and body must be strings")
+    timestamp = raw.get("timestamp")
+    if not isinstance(timestamp, int | float) or isinstance(timestamp, bool):
+        raise ValueError("message timestamp must be a number")
+    extra = {key: value for key, value in raw.items() if key not in known}
+    return InboundMessage(id=message_id, sender=sender, body=body, timestamp=float(timestamp),
+                          data=extra)

@@ -9,8 +9,9 @@ import signal
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from simulator.app import SimulatorServer
 pytestmark = pytest.mark.browser
 
 CHROMIUM = resolve_executable("auto")
+OUTAGE = 8.0  # seconds: eight canary periods of the FAST policy
 
 # Fast enough for tests, same shape as the default policy.
 FAST = Policy(
@@ -54,21 +56,45 @@ FAST = Policy(
 
 
 class Recorder:
-    """Stands in for the outbox: records accepted events; can be told to refuse."""
+    """Stands in for the outbox: records accepted events, knows each (session, message id)
+    once as the outbox does; `refuse` makes every append fail (a full disk, say)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.events: list[tuple[str, str, dict[str, Any]]] = []
+        self.refuse = False
 
     def append(self, session_id: str, type: str, data: Mapping[str, Any],
                at: float | None = None) -> None:
         with self.lock:
+            if self.refuse:
+                raise OSError(28, "No space left on device")
+            if type == "message.received" and data["message_id"] in self._ids(session_id):
+                return
             self.events.append((session_id, type, dict(data)))
+
+    def _ids(self, session_id: str) -> set[str]:
+        return {d["message_id"] for s, t, d in self.events
+                if s == session_id and t == "message.received"}
+
+    def message_high_water(self, session_id: str) -> float | None:
+        with self.lock:
+            times = [datetime.fromisoformat(d["timestamp"].replace("Z", "+00:00")).timestamp()
+                     for s, t, d in self.events if s == session_id and t == "message.received"]
+        return max(times, default=None)
+
+    def known_messages(self, session_id: str, message_ids: Sequence[str]) -> set[str]:
+        with self.lock:
+            return self._ids(session_id) & set(message_ids)
 
     def bodies(self, session_id: str) -> list[str]:
         with self.lock:
             return [d["body"] for s, t, d in self.events
                     if s == session_id and t == "message.received"]
+
+    def of_type(self, session_id: str, type: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [d for s, t, d in self.events if s == session_id and t == type]
 
 
 @dataclass
@@ -178,17 +204,41 @@ def renderers_of(pid: int) -> list[int]:
     return found
 
 
-def test_inbound_messages_are_accepted_in_order_and_acked_after_acceptance(
-        make_harness: Any) -> None:
+def test_inbound_messages_are_accepted_in_order(make_harness: Any) -> None:
     h = make_harness({"acct-1": FAST})
     h.healthy("acct-1")
     for i in range(5):
         h.push("acct-1", f"hello {i}")
     h.wait(lambda: len(h.inbound.bodies("acct-1")) == 5)
     assert h.inbound.bodies("acct-1") == [f"hello {i}" for i in range(5)]
-    h.wait(lambda: h.sim_call("GET", "/sim/acct-1")["acked"] >= 5)
+    assert h.sim_call("GET", "/sim/acct-1")["received"] == 5
     assert h.status("acct-1").totals["events"] == 5
     assert h.status("acct-1").details["browser_pid"] is not None
+
+
+def test_messages_the_outbox_could_not_take_are_read_again_from_the_app_in_order(
+        make_harness: Any) -> None:
+    """The page confirmed them to the app's server as they arrived: the server never sends them
+    again, so the app's store is where they are found once the outbox takes appends again."""
+    h = make_harness({"acct-1": FAST})
+    h.healthy("acct-1")
+    h.push("acct-1", "before")
+    h.wait(lambda: h.inbound.bodies("acct-1") == ["before"])
+    h.inbound.refuse = True
+    for i in range(5):
+        h.push("acct-1", f"while refused {i}")
+    h.wait(lambda: h.sim_call("GET", "/sim/acct-1")["received"] == 6)
+    h.inbound.refuse = False
+    h.push("acct-1", "after")
+    h.wait(lambda: len(h.inbound.bodies("acct-1")) == 7)
+    assert h.inbound.bodies("acct-1") == [
+        "before", *(f"while refused {i}" for i in range(5)), "after"]
+    recovered = [d for d in h.inbound.of_type("acct-1", "message.received") if d.get("recovered")]
+    assert [d["body"] for d in recovered] == [f"while refused {i}" for i in range(5)]
+    (report,) = h.inbound.of_type("acct-1", "session.reconciled")
+    assert report["recovered"] == 5 and report["scanned"] >= 5
+    assert h.status("acct-1").totals["reconciled"] == 5
+    assert h.status("acct-1").restarts_total == 0
 
 
 def test_silent_session_is_restarted_by_the_canary_and_loses_nothing(make_harness: Any) -> None:
@@ -253,6 +303,36 @@ def test_logout_needs_an_operator_not_a_restart(make_harness: Any) -> None:
     h.wait(lambda: "back again" in h.inbound.bodies("acct-1"))
     assert h.status("acct-1").restarts_total == 0
     assert h.restarts("acct-1") == []
+
+
+def test_an_outage_of_the_app_spends_no_budget_and_every_session_comes_back(
+        make_harness: Any) -> None:
+    """The app's server goes away for longer than many canary periods; one browser even crashes
+    meanwhile and its restart finds no app to load. Each waits `offline`, spending nothing,
+    and is healthy again once the app is back."""
+    h = make_harness({"acct-1": FAST, "acct-2": FAST})
+    h.healthy("acct-1")
+    h.healthy("acct-2")
+    port = h.sim.port
+    h.sim.stop()
+    for session in ("acct-1", "acct-2"):
+        h.wait(lambda s=session: h.status(s).state == "offline", timeout=30)
+    os.kill(h.status("acct-2").details["browser_pid"], signal.SIGKILL)
+    h.wait(lambda: h.status("acct-2").restarts_total == 1)
+    h.wait(lambda: h.status("acct-2").state == "offline", timeout=30)  # restarted: no app
+    threading.Event().wait(OUTAGE)  # the outage lasts this long: canaries would fail 8 times
+    assert [h.status(s).state for s in ("acct-1", "acct-2")] == ["offline", "offline"]
+    h.sim = SimulatorServer("127.0.0.1", port)
+    h.sim.start()
+    h.healthy("acct-1", restarts_total=0)
+    h.healthy("acct-2", restarts_total=1)
+    assert [e.reason for e in h.restarts("acct-2")] == ["crash"]  # the crash, nothing else
+    assert h.status("acct-2").restarts == 1 and h.status("acct-1").restarts == 0
+    offline = [e for e in h.lifecycle if e.name == "child_offline"]
+    assert sorted(e.child for e in offline) == ["acct-1", "acct-2", "acct-2"]  # once an outage
+    for session in ("acct-1", "acct-2"):
+        h.push(session, "the app is back")
+        h.wait(lambda s=session: "the app is back" in h.inbound.bodies(s))
 
 
 def test_sticky_silence_exhausts_the_budget_while_a_sibling_keeps_receiving(

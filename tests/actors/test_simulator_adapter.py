@@ -1,53 +1,62 @@
-"""SimulatorAdapter against real Chromium and a real simulator: the hook forwards messages and
-canary echoes, acks only what the sink committed, and every fault shows as it should.
+"""SimulatorAdapter against real Chromium and the strict simulator: the hook forwards new inbound
+messages and server acks (never history, never the local copy of a send), history is read back
+from the store, and the screens map to the states the session acts on.
 
 The adapter's coroutines run on a `Driver` (Playwright's async API on a loop thread); the test
-thread waits on each with `run`, and page events arrive while it waits on anything else."""
+thread waits on each with `run`. The session's event binding is installed here as the session
+installs it (a raw CDP binding), and its calls go to the adapter's `page_event`."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import threading
-import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-import psutil
 import pytest
 from playwright.async_api import BrowserContext, Error, Page
 
 from actors.adapters import AuthState, InboundMessage, load_adapter
-from actors.adapters.simulator import CANARY_PREFIX, SimulatorAdapter
+from actors.adapters.base import EVENT_BINDING
+from actors.adapters.simulator import SimulatorAdapter
+from actors.canary import CANARY_PREFIX
 from actors.driver import Driver
 from simulator import SimulatorServer
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-MiB = 2**20
 T = TypeVar("T")
+DRIVER: Driver | None = None
 
 
 class Sink:
-    """Records what the adapter hands over; `commit` says whether messages are accepted."""
+    """Records what the adapter hands over, as the session would receive it."""
 
     def __init__(self) -> None:
-        self.commit = True
+        self.lock = threading.Lock()
         self.messages: list[InboundMessage] = []
-        self.echoes: list[str] = []
+        self.acks: list[tuple[str, int]] = []
+        self.skips: list[str] = []
 
-    async def message(self, message: InboundMessage) -> bool:
-        self.messages.append(message)
-        return self.commit
+    def message(self, message: InboundMessage) -> None:
+        with self.lock:
+            self.messages.append(message)
 
-    def canary_echo(self, token: str) -> None:
-        self.echoes.append(token)
+    def acked(self, message_id: str, ack: int) -> None:
+        with self.lock:
+            self.acks.append((message_id, ack))
+
+    def skipped(self, detail: str) -> None:
+        with self.lock:
+            self.skips.append(detail)
 
 
 class Sim:
@@ -69,53 +78,20 @@ class Sim:
             return answer
 
 
-def poll(predicate: Callable[[], bool], timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
-DRIVER: Driver | None = None
-
-
 def run(coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
     """Run one of Playwright's or the adapter's coroutines on the module's driver loop."""
     assert DRIVER is not None
     return DRIVER.run(coro, timeout)
 
 
+def poll(predicate: Callable[[], bool], timeout: float = 15.0) -> bool:
+    return wait_until(predicate, timeout)
+
+
 def launch(profile: Path) -> BrowserContext:
     assert DRIVER is not None
     return run(DRIVER.playwright.chromium.launch_persistent_context(
         profile, executable_path=CHROMIUM, headless=True, args=ARGS))
-
-
-def browser_process(profile: Path) -> psutil.Process:
-    """The Chromium main process running on `profile` (a child of our Playwright driver)."""
-    flag = f"--user-data-dir={profile}"
-    for process in psutil.Process().children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            cmdline = process.cmdline()
-            if flag in cmdline and not any(a.startswith("--type=") for a in cmdline):
-                return process
-    raise LookupError(f"no browser on {profile}")
-
-
-def tree_pss(main: psutil.Process) -> int:
-    total = 0
-    for process in [main, *main.children(recursive=True)]:
-        with contextlib.suppress(psutil.Error):
-            total += process.memory_full_info().pss
-    return total
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[Sim]:
-    with SimulatorServer("127.0.0.1", 0) as server:
-        yield Sim(server.url)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -128,15 +104,9 @@ def driver() -> Iterator[Driver]:
 
 
 @pytest.fixture(scope="module")
-def profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("profile")
-
-
-@pytest.fixture(scope="module")
-def browser(driver: Driver, profile: Path) -> Iterator[BrowserContext]:
-    context = launch(profile)
-    yield context
-    run(context.close())
+def sim() -> Iterator[Sim]:
+    with SimulatorServer("127.0.0.1", 0) as server:
+        yield Sim(server.url)
 
 
 @pytest.fixture
@@ -145,26 +115,39 @@ def sid() -> str:
 
 
 @pytest.fixture
-def page(browser: BrowserContext) -> Iterator[Page]:
-    fresh = run(browser.new_page())
-    yield fresh
-    run(fresh.close())
+def browser(tmp_path: Path) -> Iterator[BrowserContext]:
+    """A fresh profile each test: the simulator's store lives in it."""
+    context = launch(tmp_path / "profile")
+    yield context
+    with contextlib.suppress(Error):
+        run(context.close())
 
 
-def opened(page: Page, sim: Sim, sid: str) -> tuple[SimulatorAdapter, Sink]:
+async def hooked(context: BrowserContext, adapter: SimulatorAdapter, sink: Sink) -> Page:
+    """A page with the session's event binding routed to the adapter, and the adapter's hook."""
+    page = context.pages[0] if context.pages else await context.new_page()
+    cdp = await context.new_cdp_session(page)
+    await cdp.send("Runtime.enable")
+    await cdp.send("Runtime.addBinding", {"name": EVENT_BINDING})
+    cdp.on("Runtime.bindingCalled", lambda e: adapter.page_event(str(e["payload"]), sink)
+           if e.get("name") == EVENT_BINDING else None)
+    await adapter.attach(page)
+    return page
+
+
+def opened(browser: BrowserContext, sim: Sim, sid: str) -> tuple[SimulatorAdapter, Page, Sink]:
     adapter = SimulatorAdapter(sid, f"{sim.url}/chat/{sid}")
     sink = Sink()
-    run(adapter.attach(page, sink))
+    page = run(hooked(browser, adapter, sink))
     run(adapter.open(page, timeout=15))
-    return adapter, sink
+    return adapter, page, sink
 
 
-def canary_round_trip(adapter: SimulatorAdapter, page: Page, sink: Sink) -> str:
-    """Send a canary and wait for its echo: every ack the page sent before has reached the sim."""
-    token = uuid.uuid4().hex
-    run(adapter.send_canary(page, token))
-    assert poll(lambda: token in sink.echoes), "canary echo never came"
-    return token
+def canary(adapter: SimulatorAdapter, page: Page, sink: Sink) -> str:
+    """Send a canary and wait for its server ack; its message id."""
+    message_id = run(adapter.send_canary(page, CANARY_PREFIX + uuid.uuid4().hex))
+    assert poll(lambda: (message_id, 1) in sink.acks), f"no server ack: {sink.acks}"
+    return message_id
 
 
 def test_the_simulator_is_the_builtin_adapter() -> None:
@@ -172,171 +155,146 @@ def test_the_simulator_is_the_builtin_adapter() -> None:
     assert SimulatorAdapter.name == "simulator"
 
 
-def test_open_returns_on_the_main_screen(page: Page, sim: Sim, sid: str) -> None:
-    adapter, _ = opened(page, sim, sid)
-    assert run(adapter.auth_state(page)) == AuthState.READY
+def test_open_returns_on_the_main_screen(browser: BrowserContext, sim: Sim, sid: str) -> None:
+    adapter, page, _ = opened(browser, sim, sid)
+    assert run(adapter.auth_state(page)) is AuthState.READY
     assert sim.get(f"/sim/{sid}")["connections"] == 1
-    run(adapter.probe(page))
 
 
-def test_messages_reach_the_sink_and_are_acked_after_commit(page: Page, sim: Sim,
-                                                            sid: str) -> None:
+def test_new_inbound_messages_reach_the_sink_and_the_server_has_its_receipts(
+        browser: BrowserContext, sim: Sim, sid: str) -> None:
     early = sim.post(f"/sim/{sid}/messages", {"from": "alice", "body": "before the page"})
-    adapter, sink = opened(page, sim, sid)
+    _, _, sink = opened(browser, sim, sid)
     late = sim.post(f"/sim/{sid}/messages", {"from": "bob", "body": "after"})
     assert poll(lambda: len(sink.messages) == 2)
     by_id = {m.id: m for m in sink.messages}
     assert (by_id[early["id"]].sender, by_id[early["id"]].body) == ("alice", "before the page")
     assert (by_id[late["id"]].sender, by_id[late["id"]].body) == ("bob", "after")
-    assert all(m.timestamp > 1_500_000_000 for m in sink.messages)
-    canary_round_trip(adapter, page, sink)
-    state = sim.get(f"/sim/{sid}")
-    assert (state["pushed"], state["acked"], state["unacked"]) == (2, 2, 0)
+    assert all(m.timestamp > 1_500_000_000 and not m.data for m in sink.messages)
+    assert poll(lambda: sim.get(f"/sim/{sid}")["received"] == 2)  # receipts, whatever we did
 
 
-def test_a_refused_message_stays_unacked_and_comes_back_after_reload(page: Page, sim: Sim,
-                                                                     sid: str) -> None:
-    adapter, sink = opened(page, sim, sid)
-    sink.commit = False
-    refused = sim.post(f"/sim/{sid}/messages", {"from": "alice", "body": "not yet"})
-    assert poll(lambda: len(sink.messages) == 1)
-    canary_round_trip(adapter, page, sink)
-    assert (sim.get(f"/sim/{sid}")["acked"], sim.get(f"/sim/{sid}")["unacked"]) == (0, 1)
-    sink.commit = True
-    run(page.reload())
-    assert poll(lambda: len(sink.messages) == 2)
-    assert [m.id for m in sink.messages] == [refused["id"], refused["id"]]
-    canary_round_trip(adapter, page, sink)
-    assert (sim.get(f"/sim/{sid}")["acked"], sim.get(f"/sim/{sid}")["unacked"]) == (1, 0)
-
-
-def test_a_canary_echo_reaches_the_sink_and_other_self_messages_do_not(
-        page: Page, sim: Sim, sid: str) -> None:
-    adapter, sink = opened(page, sim, sid)
-    run(page.evaluate("() => window.ChatStore.sendToSelf('a note to myself')"))
-    token = canary_round_trip(adapter, page, sink)
-    assert sink.echoes == [token]
-    assert sink.messages == []
-    body = run(page.evaluate("() => window.ChatStore.messages().map(m => m.body)"))
-    assert body == ["a note to myself", CANARY_PREFIX + token]
-
-
-def test_silent_delivers_nothing_while_the_socket_stays_open(page: Page, sim: Sim,
-                                                             sid: str) -> None:
-    adapter, sink = opened(page, sim, sid)
+def test_a_canary_is_proven_by_the_server_ack_and_never_by_the_local_copy(
+        browser: BrowserContext, sim: Sim, sid: str) -> None:
+    adapter, page, sink = opened(browser, sim, sid)
+    message_id = canary(adapter, page, sink)
+    assert sink.messages == []  # a message to ourselves is not inbound
+    assert next(a for a in sink.acks if a[0] == message_id) == (message_id, 1)
     sim.post(f"/sim/{sid}/fault", {"mode": "silent"})
-    missed = sim.post(f"/sim/{sid}/messages", {"from": "alice", "body": "into the void"})
-    run(adapter.send_canary(page, "lost"))
-    assert not poll(lambda: bool(sink.messages or sink.echoes), timeout=1.0)
-    state = sim.get(f"/sim/{sid}")
-    assert (state["connections"], state["fault"], state["unacked"]) == (1, "silent", 1)
-    assert run(page.evaluate("() => window.ChatStore.state")) == "ready"  # looks fine inside
-    sim.post(f"/sim/{sid}/fault", {"mode": "none"})
-    token = canary_round_trip(adapter, page, sink)
-    assert sink.echoes == [token]
-    assert [m.id for m in sink.messages] == [missed["id"]]
+    deaf = run(adapter.send_canary(page, CANARY_PREFIX + "deaf"))
+    shown = run(page.evaluate("(id) => window.ChatStore.messages().find(m => m.id === id)",
+                              deaf))
+    assert shown["ack"] == 0 and shown["self"]  # the page shows it at once, acked 0...
+    assert not poll(lambda: any(i == deaf for i, _ in sink.acks), timeout=1.5)  # ...no ack
 
 
-def test_logout_shows_the_login_screen_and_login_comes_back_without_reload(
-        page: Page, sim: Sim, sid: str) -> None:
-    adapter, _ = opened(page, sim, sid)
-    run(page.evaluate("() => { window.sameDocument = true; }"))
-    sim.post(f"/sim/{sid}/fault", {"mode": "logout"})
-    assert poll(lambda: run(adapter.auth_state(page)) == AuthState.AUTH_REQUIRED)
-    assert run(page.locator("#login").is_visible())
-    sim.post(f"/sim/{sid}/login")
-    assert poll(lambda: run(adapter.auth_state(page)) == AuthState.READY)
-    assert run(page.locator("#chat").is_visible())
-    assert run(page.evaluate("() => window.sameDocument")) is True
+def test_history_gives_inbound_messages_newer_than_a_time_oldest_first(
+        browser: BrowserContext, sim: Sim, sid: str) -> None:
+    adapter, page, sink = opened(browser, sim, sid)
+    pushed = [sim.post(f"/sim/{sid}/messages", {"from": "a", "body": str(n)}) for n in range(5)]
+    assert poll(lambda: len(sink.messages) == 5)
+    canary(adapter, page, sink)  # a message of our own: never in the history of inbound ones
+    everything = run(adapter.history(page, 0.0, 100))
+    assert [m.id for m in everything] == [p["id"] for p in pushed]
+    third = everything[2].timestamp
+    assert [m.body for m in run(adapter.history(page, third, 100))] == [
+        m.body for m in everything if m.timestamp > third]
+    assert len(run(adapter.history(page, 0.0, 2))) == 2
 
 
-def test_open_returns_on_the_login_screen_of_a_logged_out_session(page: Page, sim: Sim,
-                                                                  sid: str) -> None:
-    sim.post(f"/sim/{sid}/fault", {"mode": "logout"})
-    adapter, _ = opened(page, sim, sid)
-    assert run(adapter.auth_state(page)) == AuthState.AUTH_REQUIRED
+def test_history_survives_a_browser_killed_after_its_receipts(tmp_path: Path, sim: Sim,
+                                                              sid: str) -> None:
+    """The page confirmed the messages to the server: they are never sent again; the store in
+    the profile is where they are found after a kill -9 of the browser."""
+    profile = tmp_path / "profile"
+    context = launch(profile)
+    adapter, _, sink = opened(context, sim, sid)
+    for n in range(3):
+        sim.post(f"/sim/{sid}/messages", {"from": "a", "body": f"before the kill {n}"})
+    assert poll(lambda: sim.get(f"/sim/{sid}")["received"] == 3)
+    from actors.browser import BrowserTree
 
-
-def test_leak_grows_the_browser_memory(browser: BrowserContext, profile: Path, sim: Sim,
-                                       sid: str) -> None:
-    page = run(browser.new_page())
+    tree = BrowserTree.find(profile)
+    assert tree is not None
+    tree.kill()
+    assert poll(lambda: not tree.alive())
+    with contextlib.suppress(Error):
+        run(context.close())
+    again = launch(profile)
     try:
-        opened(page, sim, sid)
-        main = browser_process(profile)
-        before = tree_pss(main)
-        sim.post(f"/sim/{sid}/fault", {"mode": "leak"})
-        assert poll(lambda: tree_pss(main) > before + 200 * MiB, timeout=30), (
-            f"browser tree stayed near {before // MiB} MiB")
-        assert sim.get(f"/sim/{sid}")["faults_applied"]["leak"] == 1
+        adapter, page, sink = opened(again, sim, sid)
+        assert sink.messages == []  # nothing new: the server never sends them again
+        assert [m.body for m in run(adapter.history(page, 0.0, 100))] == [
+            f"before the kill {n}" for n in range(3)]
     finally:
-        run(page.close())
+        with contextlib.suppress(Error):
+            run(again.close())
 
 
-def test_hang_blocks_the_probe_until_the_browser_is_killed(tmp_path: Path,
-                                                           sim: Sim, sid: str) -> None:
-    context = launch(tmp_path)
+def test_logout_shows_the_login_screen_and_login_comes_back(browser: BrowserContext, sim: Sim,
+                                                            sid: str) -> None:
+    adapter, page, _ = opened(browser, sim, sid)
+    sim.post(f"/sim/{sid}/fault", {"mode": "logout"})
+    assert poll(lambda: run(adapter.auth_state(page)) is AuthState.AUTH_REQUIRED)
+    sim.post(f"/sim/{sid}/login")
+    assert poll(lambda: run(adapter.auth_state(page)) is AuthState.READY)
+
+
+def test_open_returns_on_the_login_screen_of_a_logged_out_session(
+        browser: BrowserContext, sim: Sim, sid: str) -> None:
+    sim.post(f"/sim/{sid}/fault", {"mode": "logout"})
+    adapter, page, _ = opened(browser, sim, sid)
+    assert run(adapter.auth_state(page)) is AuthState.AUTH_REQUIRED
+
+
+def test_a_page_that_lost_its_server_says_offline_and_ready_again_once_back(
+        browser: BrowserContext, sid: str, tmp_path: Path) -> None:
+    server = SimulatorServer("127.0.0.1", 0)
+    server.start()
+    port = server.port
+    adapter, page, _ = opened(browser, Sim(server.url), sid)
+    server.stop()
+    assert poll(lambda: run(adapter.auth_state(page)) is AuthState.OFFLINE)
+    back = SimulatorServer("127.0.0.1", port)
+    back.start()
     try:
-        page = run(context.new_page())
-        adapter, _ = opened(page, sim, sid)
-        run(adapter.probe(page))  # answers while healthy
-        main = browser_process(tmp_path)
+        assert poll(lambda: run(adapter.auth_state(page)) is AuthState.READY, timeout=20)
+    finally:
+        back.stop()
+
+
+def test_unreadable_page_events_are_skipped_and_counted_never_raised() -> None:
+    adapter, sink = SimulatorAdapter("s", "http://127.0.0.1:1/chat/s"), Sink()
+    for payload in ("not json", "[]", '{"kind": "bogus"}', '{"kind": "message"}',
+                    '{"kind": "message", "message": {"id": "x", "from": "a", "body": 1,'
+                    ' "timestamp": 1}}', '{"kind": "ack", "id": 5, "ack": 1}'):
+        adapter.page_event(payload, sink)
+    assert len(sink.skips) == 6 and sink.messages == [] and sink.acks == []
+    adapter.page_event('{"kind": "message", "message": {"id": "x", "from": "a", "body": "b",'
+                       ' "timestamp": 1.5}}', sink)
+    assert [(m.id, m.body, m.timestamp) for m in sink.messages] == [("x", "b", 1.5)]
+
+
+def test_hang_blocks_the_page_until_the_browser_is_killed(tmp_path: Path, sim: Sim,
+                                                         sid: str) -> None:
+    profile = tmp_path / "profile"
+    context = launch(profile)
+    try:
+        adapter, page, _ = opened(context, sim, sid)
         sim.post(f"/sim/{sid}/fault", {"mode": "hang"})
         assert poll(lambda: sim.get(f"/sim/{sid}")["faults_applied"]["hang"] == 1)
-        killed = threading.Event()
+        from actors.browser import BrowserTree
 
-        def kill() -> None:
-            main.kill()
-            killed.set()
-
-        watchdog = threading.Timer(1.0, kill)
+        tree = BrowserTree.find(profile)
+        assert tree is not None
+        watchdog = threading.Timer(1.0, tree.kill)
         watchdog.start()
         try:
             with pytest.raises(Error):
-                run(adapter.probe(page))
+                run(adapter.auth_state(page))
         finally:
             watchdog.cancel()
             watchdog.join()
-        assert killed.is_set(), "probe returned before the watchdog fired"
     finally:
         with contextlib.suppress(Error):
             run(context.close())
-
-
-def test_a_restarted_browser_on_the_same_profile_is_still_logged_in(
-        tmp_path: Path, sim: Sim, sid: str) -> None:
-    devices = []
-    for profile in (tmp_path / "a", tmp_path / "a", tmp_path / "b"):
-        context = launch(profile)
-        try:
-            page = run(context.new_page())
-            adapter, _ = opened(page, sim, sid)
-            assert run(adapter.auth_state(page)) == AuthState.READY
-            devices.append(run(page.evaluate("() => window.ChatStore.device")))
-        finally:
-            run(context.close())
-    assert devices[0] == devices[1] != devices[2]
-    assert sim.get(f"/sim/{sid}")["devices"] == 2
-
-
-def test_the_page_forgets_acked_messages_beyond_its_limit(page: Page, sim: Sim, sid: str) -> None:
-    adapter, sink = opened(page, sim, sid)
-    run(page.evaluate("() => { window.ChatStore.maxKept = 20; }"))
-    for n in range(25):
-        sim.post(f"/sim/{sid}/messages", {"from": "a", "body": str(n)})
-    assert poll(lambda: len(sink.messages) == 25)
-    token = canary_round_trip(adapter, page, sink)  # acked too, so the oldest inbound goes
-    kept = run(page.evaluate("() => window.ChatStore.messages().map(m => m.body)"))
-    assert kept == [str(n) for n in range(6, 25)] + [CANARY_PREFIX + token]
-
-
-def test_the_page_reconnects_by_itself_and_hears_what_it_missed(page: Page, sim: Sim,
-                                                                sid: str) -> None:
-    adapter, sink = opened(page, sim, sid)
-    sim.post(f"/sim/{sid}/fault", {"mode": "silent"})
-    missed = sim.post(f"/sim/{sid}/messages", {"from": "alice", "body": "while deaf"})
-    sim.post(f"/sim/{sid}/disconnect")
-    assert poll(lambda: [m.id for m in sink.messages] == [missed["id"]])
-    canary_round_trip(adapter, page, sink)
-    state = sim.get(f"/sim/{sid}")
-    assert (state["connections"], state["connections_total"], state["fault"]) == (1, 2, "none")
-    assert state["acked"] == 1

@@ -47,6 +47,7 @@ class Report:
     seconds: float
     pushed: int = 0
     delivered_unique: int = 0
+    recovered: int = 0  # messages first delivered from the app's store by reconciliation
     message_duplicates: int = 0
     missing: list[str] = field(default_factory=list)
     wrong_bodies: int = 0
@@ -141,7 +142,8 @@ class Report:
         for reason, q in sorted(self.recovery.items()):
             lines.append(f"recovery after {reason:<9}: median {q['median']:.2f}s, "
                          f"p95 {q['p95']:.2f}s, max {q['max']:.2f}s")
-        lines.append(f"messages: pushed {self.pushed}, delivered {self.delivered_unique}, "
+        lines.append(f"messages: pushed {self.pushed}, delivered {self.delivered_unique} "
+                     f"({self.recovered} recovered from the app's store), "
                      f"missing {len(self.missing)}, duplicates {self.message_duplicates}")
         if self.latency:
             lines.append(f"push -> receiver latency: median {self.latency['median']:.3f}s, "
@@ -201,6 +203,7 @@ def _messages(report: Report, pushed: Sequence[Pushed], events: Sequence[Receive
     report.delivered_unique = sum(1 for m in bodies if m in seen)
     report.missing = [m for m in bodies if m not in seen]
     report.message_duplicates = sum(n - 1 for n in seen.values())
+    report.recovered = sum(1 for m in bodies if m in first and first[m].data.get("recovered"))
     report.latency = _quantiles([first[m].received_at - p.at for m, p in bodies.items()
                                  if m in first])
 
