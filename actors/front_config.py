@@ -5,6 +5,7 @@ Deps are injected, so tests pass fakes for any of them.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -56,6 +57,9 @@ class FrontDeps:
     clock: Clock = field(default_factory=MonotonicClock)
     webhook_child: str = "webhook"
     cache_renderings: bool = True
+    # Bound before anything started, kept by its owner across the front's restarts; None: the
+    # front binds http.listen itself when it starts.
+    listener: socket.socket | None = None
 
     @classmethod
     def build(
@@ -69,6 +73,7 @@ class FrontDeps:
         outbox: OutboxStatsSource | None = None,
         registry: CollectorRegistry | None = None,
         clock: Clock | None = None,
+        listener: socket.socket | None = None,
     ) -> FrontDeps:
         """The deps of a `warden run`: recent events subscribed to `events` (call this before
         the runtime starts so none is missed) and the demo sink verifying with `sink_secret`."""
@@ -77,4 +82,4 @@ class FrontDeps:
         clock = clock or MonotonicClock()
         return cls(board=board, control=control, root_running=root_running, events=recent,
                    outbox=outbox, registry=registry,
-                   sink=DemoSink(sink_secret, clock=clock), clock=clock)
+                   sink=DemoSink(sink_secret, clock=clock), clock=clock, listener=listener)
