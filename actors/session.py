@@ -31,7 +31,7 @@ import pykka
 from playwright.async_api import BrowserContext, ConsoleMessage, Page
 
 from actors.adapters.base import Adapter, AuthState, InboundMessage
-from actors.browser import BrowserTree, clear_profile_locks
+from actors.browser import BrowserTree, clear_profile_locks, sandboxed
 from actors.driver import Driver
 from actors.launch import LaunchGate, Ticket
 from actors.memory import MemoryReading, MemoryWatch
@@ -214,7 +214,7 @@ class BrowserSession(SupervisedActor):
         s = self.settings
         context = await driver.playwright.chromium.launch_persistent_context(
             str(s.profile_dir), executable_path=s.executable, headless=True, args=list(s.args),
-            timeout=s.launch_timeout * 1000)
+            timeout=s.launch_timeout * 1000, chromium_sandbox=sandboxed(s.args))
         context.on("close", self._gone_on("browser closed"))
         page = context.pages[0] if context.pages else await context.new_page()
         page.on("crash", self._gone_on("page crashed"))
