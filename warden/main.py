@@ -134,7 +134,7 @@ class Warden:
         deps = FrontDeps.build(sink_secret=config.webhook.secret, board=self.board,
                                events=self.events, control=self, outbox=outbox,
                                registry=self.registry, root_running=self.running,
-                               listener=self.listener)
+                               listener=self.listener, auth_failed=metrics.auth_failed)
         spec = build_tree(config, TreeParts(
             executable=self.executable, inbound=outbox, events=self.events, board=self.board,
             outbox=outbox, observer=metrics, front=deps))
