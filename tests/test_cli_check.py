@@ -124,10 +124,14 @@ def test_brackets_nested_5000_deep_are_a_located_error(tmp_path: Path) -> None:
     assert match["line"] == "2" and "nested more than" in match["message"]
 
 
-def test_an_alias_bomb_is_refused_at_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_an_alias_bomb_is_refused_at_once(tmp_path: Path, command: str) -> None:
     lines = ["a0: &a0 [x, y, z]"] + [
         f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]" for n in range(1, 10)]
-    (match,) = located(check(write(tmp_path, "\n".join(lines) + "\n")))
+    path = write(tmp_path, "\n".join(lines) + "\n")
+    result = subprocess.run([str(WARDEN), command, "-c", str(path)], capture_output=True,
+                            text=True, timeout=60, check=False)
+    (match,) = located(result)
     assert "aliases expand" in match["message"]
 
 
