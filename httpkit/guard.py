@@ -125,10 +125,13 @@ class ConnectionGuard:
 
     def _expired(self, heading: bool) -> None:
         self.timed_out += 1
-        what = "sent part of a request head" if heading else "sent nothing"
-        self.log.log(logging.INFO, f"timeout-{heading}", "%s: closed a connection that %s "
-                     "within %gs", self.name, what,
-                     self.limits.header_timeout if heading else self.limits.idle_timeout)
+        if heading:  # a client too slow to be a browser, or one holding sockets on purpose
+            self.log.log(logging.INFO, "header-timeout", "%s: closed a connection whose "
+                         "request head was not whole after %gs", self.name,
+                         self.limits.header_timeout)
+        else:  # kept-alive connections end this way all the time
+            self.log.log(logging.DEBUG, "idle-timeout", "%s: closed a connection idle for "
+                         "%gs", self.name, self.limits.idle_timeout)
 
 
 class _Guarded(asyncio.Protocol):
