@@ -2,8 +2,8 @@
 saying how many like it it held back.
 
 A flood (accept failures when file descriptors run out, thousands of wrong tokens a second)
-then costs a line a minute instead of filling the disk: asyncio once wrote 224 MB of identical
-accept tracebacks in 40 s here.
+then costs a line a minute instead of filling the disk: one server out of descriptors had
+asyncio write 4,345 identical accept tracebacks (1.8 MB) in 5 s here.
 """
 
 from __future__ import annotations

@@ -152,7 +152,7 @@ class _GuardedSite(web.BaseSite):
 
 class _QuietRepeats:
     """The loop's exception handler: the first of each kind in full, then one line a minute
-    (accept failing on EMFILE repeats every second for as long as descriptors lack)."""
+    (asyncio retries a failed accept up to 100 times a second while descriptors lack)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -162,6 +162,13 @@ class _QuietRepeats:
         message = str(context.get("message") or "unhandled error")
         exc = context.get("exception")
         cause = f": {exc}" if isinstance(exc, BaseException) else ""
-        resources = isinstance(exc, OSError) and "out of system resource" in message
-        self.log.log(logging.ERROR, message, "%s: %s%s", self.name, message, cause,
-                     exc_info=None if resources else exc)
+        if isinstance(exc, OSError) and "out of system resource" in message:
+            self.log.log(logging.ERROR, message, "%s: %s%s", self.name, message, cause)
+        elif isinstance(exc, ValueError) and "_start_serving" in message:
+            # asyncio schedules an accept retry per failed accept (up to 100 a second); those
+            # still pending when the server closes fail on its closed socket: nothing is wrong
+            self.log.log(logging.DEBUG, "_start_serving", "%s: accept retry after close%s",
+                         self.name, cause)
+        else:
+            self.log.log(logging.ERROR, message, "%s: %s%s", self.name, message, cause,
+                         exc_info=exc)

@@ -257,7 +257,7 @@ def test_accept_failing_for_want_of_descriptors_is_logged_once_a_minute(tmp_path
     with child(tmp_path, 64, "1000") as (proc, port):  # a cap above the limit: accept fails
         flood = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(100)]
         try:
-            # asyncio retries accept every second: two repeats held back, none written
+            # asyncio keeps retrying accept: repeats are held back, none written
             assert wait_until(lambda: int(ask(proc, "held")) >= 2, 15.0, step=0.2)
         finally:
             for sock in flood:
