@@ -20,25 +20,40 @@ __all__ = [
     "DEFAULT_ARGS",
     "BrowserTree",
     "ExecutableNotFound",
+    "chromium_args",
     "clear_profile_locks",
     "kill_leftovers",
     "resolve_executable",
+    "sandboxed",
 ]
 
 logger = logging.getLogger(__name__)
 
-# As root, and without Chromium's background calls to Google's hosts (refused on closed networks).
-DEFAULT_ARGS = (
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-    "--disable-breakpad",  # Chromium 156 still starts two chrome_crashpad_handler processes;
-    "--disable-crash-reporter",  # they leave the tree (reparented) and exit by themselves
-)
+
+
+def chromium_args(euid: int) -> tuple[str, ...]:
+    """The flags every browser gets: without Chromium's background calls to Google's hosts
+    (refused on closed networks), and with its sandbox unless run as root (`euid` 0), where
+    Chromium refuses to start sandboxed. A launch keeps the sandbox unless its args say
+    `--no-sandbox` (`sandboxed`)."""
+    return (*(("--no-sandbox",) if euid == 0 else ()),
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-dev-shm-usage",
+            "--disable-breakpad",  # Chromium 156 still starts two chrome_crashpad_handler
+            "--disable-crash-reporter")  # processes; they leave the tree and exit by themselves
+
+
+def sandboxed(args: Iterable[str]) -> bool:
+    """Whether a browser launched with `args` keeps Chromium's sandbox (Playwright's launch
+    turns it off unless told otherwise)."""
+    return "--no-sandbox" not in args
+
+
+DEFAULT_ARGS = chromium_args(os.geteuid())
 PROFILE_LOCKS = ("SingletonLock", "SingletonSocket", "SingletonCookie")
 
 

@@ -33,7 +33,7 @@ class Front(AppServer):
                 f"refusing to listen on {config.host}:{config.port} without a token: "
                 "set http.token (WARDEN_API_TOKEN) or listen on a loopback address")
         super().__init__(lambda: build_app(config, deps), config.host, config.port,
-                         name="warden-front")
+                         name="warden-front", sock=deps.listener)
         self.config = config
         self.deps = deps
 

@@ -5,6 +5,7 @@ Deps are injected, so tests pass fakes for any of them.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -14,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from actors.demo_sink import DemoSink
 from actors.recent import RecentEvents
 from actors.views import Board, OutboxStatsSource
+from httpkit.throttle import FailureThrottle
 from runtime import Clock, EventBus, MonotonicClock
 
 __all__ = ["Control", "FrontDeps", "HttpConfig"]
@@ -56,6 +58,11 @@ class FrontDeps:
     clock: Clock = field(default_factory=MonotonicClock)
     webhook_child: str = "webhook"
     cache_renderings: bool = True
+    # Bound before anything started, kept by its owner across the front's restarts; None: the
+    # front binds http.listen itself when it starts.
+    listener: socket.socket | None = None
+    auth_failed: Callable[[str], None] | None = None  # counts a refused token, by reason
+    throttle: FailureThrottle = field(default_factory=FailureThrottle)
 
     @classmethod
     def build(
@@ -69,6 +76,8 @@ class FrontDeps:
         outbox: OutboxStatsSource | None = None,
         registry: CollectorRegistry | None = None,
         clock: Clock | None = None,
+        listener: socket.socket | None = None,
+        auth_failed: Callable[[str], None] | None = None,
     ) -> FrontDeps:
         """The deps of a `warden run`: recent events subscribed to `events` (call this before
         the runtime starts so none is missed) and the demo sink verifying with `sink_secret`."""
@@ -77,4 +86,5 @@ class FrontDeps:
         clock = clock or MonotonicClock()
         return cls(board=board, control=control, root_running=root_running, events=recent,
                    outbox=outbox, registry=registry,
-                   sink=DemoSink(sink_secret, clock=clock), clock=clock)
+                   sink=DemoSink(sink_secret, clock=clock), clock=clock, listener=listener,
+                   auth_failed=auth_failed)

@@ -8,7 +8,6 @@ scrape) runs in the loop's executor.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -18,6 +17,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from actors.auth import AuthFailures, bearer_auth
 from actors.demo_sink import SinkRejected
 from actors.front_config import FrontDeps, HttpConfig
 from actors.ids import is_session_id
@@ -68,7 +68,8 @@ def build_app(config: HttpConfig, deps: FrontDeps) -> web.Application:
     public = bool(config.token) and not is_loopback(config.host)
     app = web.Application(client_max_size=MAX_BODY, middlewares=[
         json_errors(max_body=MAX_BODY, log_hint="the warden log"),
-        same_origin(lambda _: not public), _auth])
+        same_origin(lambda _: not public),
+        bearer_auth(config.token, _public, AuthFailures(deps.auth_failed, deps.throttle))])
     app[DEPS] = deps
     app[CONFIG] = config
     app[CACHE] = RenderCache()
@@ -95,23 +96,11 @@ def build_app(config: HttpConfig, deps: FrontDeps) -> web.Application:
 PUBLIC = frozenset({"/", "/healthz", "/demo/webhook"})  # the sink is authenticated by signature
 
 
-@web.middleware
-async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    token = request.app[CONFIG].token
+def _public(request: web.Request) -> bool:
+    """Whether `request` is answered without the token."""
     path = request.path
-    if (
-        not token
-        or path in PUBLIC
-        or path.startswith("/static/")
-        or (path == "/metrics" and request.app[CONFIG].metrics_public)
-    ):
-        return await handler(request)
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not given.strip():
-        return error_response(401, "missing bearer token", {"WWW-Authenticate": "Bearer"})
-    if not hmac.compare_digest(given.strip().encode(), token.encode()):
-        return error_response(401, "wrong token", {"WWW-Authenticate": "Bearer"})
-    return await handler(request)
+    return (path in PUBLIC or path.startswith("/static/")
+            or (path == "/metrics" and request.app[CONFIG].metrics_public))
 
 
 # --- pages and probes ---------------------------------------------------------------------------

@@ -30,7 +30,7 @@ import pykka
 from playwright.async_api import BrowserContext, ConsoleMessage, Page
 
 from actors.adapters.base import EVENT_BINDING, Adapter, AuthState, InboundMessage
-from actors.browser import BrowserTree, clear_profile_locks
+from actors.browser import BrowserTree, clear_profile_locks, sandboxed
 from actors.canary import Canary
 from actors.driver import Driver
 from actors.launch import LaunchGate, Ticket
@@ -251,7 +251,7 @@ class BrowserSession(SupervisedActor):
         s = self.settings
         context = await driver.playwright.chromium.launch_persistent_context(
             str(s.profile_dir), executable_path=s.executable, headless=True, args=list(s.args),
-            timeout=s.launch_timeout * 1000)
+            timeout=s.launch_timeout * 1000, chromium_sandbox=sandboxed(s.args))
         context.on("close", self._gone_on("browser closed"))
         page = context.pages[0] if context.pages else await context.new_page()
         page.on("crash", self._gone_on("page crashed"))

@@ -289,13 +289,14 @@ class WebhookActor(SupervisedActor):
 
 
 def _redact(url: str) -> str:
-    """`url` without any user:password part, for logs and the status board."""
+    """`url` without any user:password part or query string (often a key), for logs and the
+    status board."""
     parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit(parts._replace(netloc=netloc))
+    if parts.username is not None or parts.password is not None:
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host
+        parts = parts._replace(netloc=f"{host}:{parts.port}" if parts.port else host)
+    return urlunsplit(parts._replace(query="redacted" if parts.query else "", fragment=""))
 
 
 def _nothing() -> None:

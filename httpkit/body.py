@@ -1,11 +1,15 @@
-"""A request body is read whole within the app's size limit, and JSON bodies must be objects."""
+"""A request body is read whole within the app's size limit and time limit, and JSON bodies
+must be objects."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 from aiohttp import web
+
+from httpkit.guard import BODY_TIMEOUT, Limits
 
 __all__ = ["ApiError", "read_body", "read_json_object"]
 
@@ -23,9 +27,14 @@ class ApiError(Exception):
 
 async def read_body(request: web.Request) -> bytes:
     """The request body; 413 above the app's `client_max_size`, 400 when it cannot be decoded
-    (a `Content-Encoding` it does not match, a broken chunked encoding)."""
+    (a `Content-Encoding` it does not match, a broken chunked encoding), 408 when it does not
+    arrive whole within the app's body timeout (a client sending a byte now and then)."""
+    seconds = request.config_dict.get(BODY_TIMEOUT, Limits().body_timeout)
     try:
-        return await request.read()
+        async with asyncio.timeout(seconds):
+            return await request.read()
+    except TimeoutError:
+        raise ApiError(408, f"the body did not arrive within {seconds:g}s", close=True) from None
     except web.RequestPayloadError as exc:
         why = getattr(exc.__cause__, "message", None) or "malformed payload"
         # aiohttp drops the connection after this answer: tell a keep-alive client so.

@@ -1,21 +1,27 @@
 """A YAML source keeps the line of every value and fills in `${VAR}` / `${VAR:-default}`.
 
 Validation reads `Located` values so every error can say `FILE:LINE: key.path: what is wrong`.
+Hostile text costs little: aliases may expand a document to at most `MAX_VALUES` values and
+collections nest at most `MAX_DEPTH` deep, both counted while the text is read, so an alias
+bomb or a deep bracket is refused before anything is built.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
-__all__ = ["ConfigError", "Located", "Problem", "load_yaml"]
+from runtime.envsubst import SubstitutionError, substitute
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+__all__ = ["MAX_DEPTH", "MAX_VALUES", "ConfigError", "Located", "Problem", "load_yaml"]
+
+# The shipped config has about 100 values; a thousand sessions would have about 10,000.
+MAX_VALUES = 50_000
+MAX_DEPTH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +52,21 @@ class Located:
     line: int
     path: str
     key_lines: dict[str, int] = field(default_factory=dict)
+    substituted: bool = False  # a scalar with `${...}`: its value is the string it became
+
+    def as_plain(self) -> Any:
+        """The value as YAML would type the same text written plainly (`3` an int, `true` a
+        bool): for keys that want a number from a substituted string."""
+        if not (self.substituted and isinstance(self.value, str)):
+            return self.value
+        loader = yaml.SafeLoader("")
+        try:
+            tag = loader.resolve(yaml.ScalarNode, self.value, (True, False))  # type: ignore[no-untyped-call]
+            return loader.construct_object(yaml.ScalarNode(tag, self.value))
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError):
+            return self.value
+        finally:
+            loader.dispose()
 
     def child_path(self, key: str | int) -> str:
         if isinstance(key, int):
@@ -56,12 +77,17 @@ class Located:
 def load_yaml(text: str, file: str, environ: Mapping[str, str] | None = None) -> Located:
     """Parse `text`; raises ConfigError for YAML syntax errors, duplicate keys, unset variables."""
     env = os.environ if environ is None else environ
-    loader = yaml.SafeLoader(text)
     problems: list[Problem] = []
+    try:
+        loader = _BoundedLoader(text)
+    except yaml.reader.ReaderError as exc:
+        raise ConfigError(file, [_reader_problem(exc, text)]) from None
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         raise ConfigError(file, [_syntax_problem(exc)]) from None
+    except yaml.reader.ReaderError as exc:
+        raise ConfigError(file, [_reader_problem(exc, text)]) from None
     finally:
         loader.dispose()
     if node is None:
@@ -70,6 +96,63 @@ def load_yaml(text: str, file: str, environ: Mapping[str, str] | None = None) ->
     if problems:
         raise ConfigError(file, problems)
     return located
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, counting while it composes: every node is 1 value and every
+    alias the size of what it names, so the count is the size of the expanded document."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._sizes: dict[int, int] = {}  # id(node) -> its expanded size, once composed
+        self._total = 0
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event: yaml.AliasEvent = self.peek_event()  # type: ignore[no-untyped-call]
+            target = self.anchors.get(event.anchor)
+            if target is not None:
+                mark = cast(yaml.Mark, event.start_mark)
+                size = self._sizes.get(id(target))
+                if size is None:  # its anchor is still open: the alias is inside it
+                    raise yaml.composer.ComposerError(
+                        None, None, f"found a recursive alias *{event.anchor}", mark)
+                self._count(size, mark, f"*{event.anchor}")
+            return super().compose_node(parent, index)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise yaml.composer.ComposerError(
+                    None, None, f"values nested more than {MAX_DEPTH} levels deep", mark)
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        if node is None:
+            return None
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        self._sizes[id(node)] = 1 + sum(self._sizes.get(id(c), 1) for c in children)
+        self._count(1, node.start_mark, None)
+        return node
+
+    def _count(self, size: int, mark: yaml.Mark, alias: str | None) -> None:
+        self._total += size
+        if self._total > MAX_VALUES:
+            what = (f"aliases expand the document to more than {MAX_VALUES} values "
+                    f"({alias} used here)" if alias else f"more than {MAX_VALUES} values")
+            raise yaml.composer.ComposerError(None, None, what, mark)
+
+
+def _reader_problem(exc: yaml.reader.ReaderError, text: str) -> Problem:
+    """A character YAML does not allow (NUL, other control characters), at its line."""
+    line = text.count("\n", 0, max(exc.position, 0)) + 1
+    return Problem(line, "", f"not valid YAML: character #x{exc.character:04x} at line {line} "
+                             "is not allowed (control characters cannot appear in YAML)")
 
 
 def _syntax_problem(exc: yaml.MarkedYAMLError) -> Problem:
@@ -128,18 +211,13 @@ def _convert(node: yaml.Node, path: str, loader: yaml.SafeLoader, env: Mapping[s
         return out
     assert isinstance(node, yaml.ScalarNode)
     if "${" in node.value:
+        # Substituted text stays a string: a token "null" or "123" is that token, never
+        # nothing or a number (`Located.as_plain` types it for keys that want one).
         try:
-            text = _substitute(node.value, env)
-        except KeyError as exc:
-            name = exc.args[0]
-            problems.append(Problem(line, path, f"environment variable {name} is not set "
-                                                f"(write ${{{name}:-default}} for a default)"))
+            return Located(substitute(node.value, env), line, path, substituted=True)
+        except SubstitutionError as exc:
+            problems.append(Problem(line, path, str(exc)))
             return Located(None, line, path)
-        if node.style is None:  # plain scalars are typed after substitution: ${N:-3} is an int
-            tag = loader.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
-            node = yaml.ScalarNode(tag, text, node.start_mark, node.end_mark)
-        else:
-            return Located(text, line, path)
     value = _construct(node, path, loader, problems)
     return Located(None if value is _INVALID else value, line, path)
 
@@ -160,16 +238,3 @@ def _construct(node: yaml.Node, path: str, loader: yaml.SafeLoader,
                                 f"cannot read {node.value!r} as {node.tag.rsplit(':', 1)[-1]}: "
                                 f"{reason}"))
         return _INVALID
-
-
-def _substitute(text: str, env: Mapping[str, str]) -> str:
-    def replace(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        value = env.get(name)
-        if default is not None:  # like the shell: ${VAR:-d} also replaces an empty VAR
-            return value if value else default
-        if value is None:
-            raise KeyError(name)
-        return value
-
-    return _VAR.sub(replace, text)

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import sqlite3
+import stat
 import subprocess
 import sys
 import threading
@@ -69,11 +70,12 @@ def browsers_of(state: Path) -> list[psutil.Process]:
 class Run:
     """One `warden run` in its own process group, with a NOTIFY_SOCKET to hear systemd states."""
 
-    def __init__(self, tmp: Path, sessions: int = 2, http_port: int | None = None) -> None:
+    def __init__(self, tmp: Path, sessions: int = 2, http_port: int | None = None,
+                 sim_port: int | None = None) -> None:
         self.tmp = tmp
         self.state = tmp / "state"
         self.http = http_port or free_port()
-        self.sim = free_port()
+        self.sim = sim_port or free_port()
         ids = [f"acct-{i + 1}" for i in range(sessions)]
         session_yaml = "".join(
             f"  - id: {i}\n    url: http://127.0.0.1:{self.sim}/chat/{i}\n" for i in ids
@@ -161,6 +163,7 @@ def test_sigterm_stops_everything_and_keeps_the_outbox(runs: Callable[..., Run])
                      for e in get(f"{run.url}/demo/webhook/events")["events"]),
          30, "the message at the sink")
     assert browsers_of(run.state)
+    assert stat.S_IMODE((run.state / "profiles" / "acct-1").stat().st_mode) == 0o700
 
     run.proc.send_signal(signal.SIGTERM)
     assert run.proc.wait(30) == 0, run.output()
@@ -185,13 +188,44 @@ def test_a_second_signal_forces_the_exit_and_kills_the_browsers(runs: Callable[.
     poll(lambda: not browsers_of(run.state), 10, "no browser left")
 
 
-def test_a_root_that_gives_up_exits_1(runs: Callable[..., Run]) -> None:
+@pytest.mark.parametrize("which", ["http", "simulator"])
+def test_a_taken_listen_address_exits_2_at_once_before_any_browser(
+        runs: Callable[..., Run], which: str) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        run = runs(sessions=0, http_port=taken.getsockname()[1])
-        assert run.proc.wait(120) == 1, run.output()
-    assert "reached_max_restarts root/front" in run.output()
+        port = taken.getsockname()[1]
+        began = time.monotonic()
+        run = runs(sessions=1, **{"http_port" if which == "http" else "sim_port": port})
+        assert run.proc.wait(60) == 2, run.output()
+        took = time.monotonic() - began
+    assert f"{which}.listen: cannot listen on 127.0.0.1:{port}: address already in use" in (
+        run.output())
+    assert "Traceback" not in run.output() and "warden running" not in run.output()
+    assert not run.heard("READY=1") and not browsers_of(run.state)
+    assert not (run.state / "profiles").exists()  # no session ever started
+    assert took < 20, took
+
+
+def test_what_warden_creates_is_readable_by_it_alone(runs: Callable[..., Run]) -> None:
+    run = runs(sessions=0)
+    poll(lambda: run.heard("READY=1"), 60, "READY=1")
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in (
+        run.state, run.state / "outbox.sqlite3", run.state / "warden.lock")}
+    assert modes == {"state": 0o700, "outbox.sqlite3": 0o600, "warden.lock": 0o600}
+    run.proc.send_signal(signal.SIGTERM)
+    assert run.proc.wait(30) == 0, run.output()
+
+
+def test_a_state_dir_left_open_to_others_is_closed(runs: Callable[..., Run],
+                                                   tmp_path: Path) -> None:
+    state = tmp_path / "run0" / "state"
+    state.mkdir(mode=0o755)
+    state.chmod(0o755)
+    run = runs(sessions=0)
+    poll(lambda: run.heard("READY=1"), 60, "READY=1")
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    assert "readable by others (mode 755): now 0700" in run.output()
 
 
 def test_a_bad_config_exits_2_naming_the_line(tmp_path: Path) -> None:

@@ -1,12 +1,16 @@
 """Warden's configuration: `supervisor.yaml` read, defaulted and validated once, at the edge.
 
-Everything downstream takes these frozen dataclasses and never re-checks them.
+Everything downstream takes these frozen dataclasses and never re-checks them. A relative
+`state_dir` is relative to the config file's directory, except under systemd's
+`StateDirectory=` (`$STATE_DIRECTORY`) or for a config under /etc, where it is relative to
+that state directory (`/var/lib/warden` for /etc): state never lands in /etc.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,8 +26,10 @@ from httpkit import is_loopback, split_listen
 from runtime import Backoff, OnExhausted, RestartBudget
 from runtime.units import parse_duration, parse_size
 from runtime.yamlsource import ConfigError, Located, Problem, load_yaml
+from warden.credentials import credential_text, token_problem
 
 __all__ = [
+    "MAX_CONFIG_BYTES",
     "BrowserConfig",
     "Config",
     "ConfigError",
@@ -34,6 +40,8 @@ __all__ = [
 ]
 
 ADAPTER_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+MAX_CONFIG_BYTES = 1 << 20  # a config of a thousand sessions is about 100 KiB
+ETC_STATE_DIR = Path("/var/lib/warden")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +82,13 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
     """Read and validate `path`; raises ConfigError naming every problem with its line."""
     file = str(path)
     try:
-        raw = Path(path).read_bytes()
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(file, [Problem(0, "", f"cannot read: {exc.strerror}")]) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(file, [Problem(0, "", f"the file is larger than {MAX_CONFIG_BYTES} "
+                                                "bytes; is it the right file?")])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -89,7 +101,8 @@ def parse_config(text: str, file: str = "<config>",
                  environ: Mapping[str, str] | None = None) -> Config:
     root = load_yaml(text, file, environ)
     reader = _Reader(file)
-    config = reader.config(root, Path(file).resolve().parent if file != "<config>" else Path.cwd())
+    folder = Path(file).resolve().parent if file != "<config>" else Path.cwd()
+    config = reader.config(root, folder, environ)
     if reader.problems or config is None:
         raise ConfigError(file, reader.problems)
     return config
@@ -125,21 +138,28 @@ class _Reader:
         try:
             return parse(node.value)
         except (ValueError, TypeError) as exc:
+            plain = node.as_plain()  # `${N:-3}` is the string "3": a number where one is wanted
+            if plain is not node.value:
+                try:
+                    return parse(plain)
+                except (ValueError, TypeError):
+                    pass
             self.fail(node, str(exc))
             return default
 
     # --- sections -----------------------------------------------------------------------------
 
-    def config(self, root: Located, base: Path) -> Config | None:
+    def config(self, root: Located, folder: Path,
+               environ: Mapping[str, str] | None = None) -> Config | None:
         top = self.mapping(root, frozenset(
             {"state_dir", "http", "browser", "webhook", "policies", "sessions", "simulator"}))
         if top is None:
             return None
-        state_dir = Path(self.convert(top.get("state_dir"), _string, "var"))
+        given = self.convert(top.get("state_dir"), _string, None)
         policies = self.policies(top.get("policies"))
         return Config(
             file=self.file,
-            state_dir=state_dir if state_dir.is_absolute() else base / state_dir,
+            state_dir=_state_dir(given, folder, os.environ if environ is None else environ),
             http=self.http(top.get("http")),
             browser=self.browser(top.get("browser")),
             webhook=self.webhook(top.get("webhook")),
@@ -156,7 +176,9 @@ class _Reader:
             return HttpConfig()
         host, port = self.convert(keys.get("listen"), lambda v: split_listen(_string(v)),
                                   ("127.0.0.1", 3001))
-        token = self.convert(keys.get("token"), _optional_string, "")
+        token = self.convert(keys.get("token"), _token, "")
+        if token and (problem := token_problem(token)):
+            self.fail(keys["token"], problem)
         if not token and not is_loopback(host):
             self.fail(keys.get("listen") or node,
                       f"listening on {host} (not loopback) needs http.token to be set")
@@ -355,12 +377,23 @@ def _string(value: object) -> str:
     return value
 
 
-def _optional_string(value: object) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ValueError(f"expected a string, got {_kind(value)}")
-    return value
+def _token(value: object) -> str:
+    """The token as written; unset (`token:` or `token: ~` in the file itself) is empty."""
+    return "" if value is None else credential_text(value)
+
+
+def _state_dir(given: str | None, folder: Path, environ: Mapping[str, str]) -> Path:
+    """`state_dir` made absolute: see the module's docstring."""
+    if given is not None and Path(given).is_absolute():
+        return Path(given)
+    systemd = environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if systemd:
+        base = Path(systemd)
+    elif folder == Path("/etc") or Path("/etc") in folder.parents:
+        base = ETC_STATE_DIR
+    else:
+        return folder / (given or "var")
+    return base / given if given else base
 
 
 def _string_list(value: object) -> list[str]:
@@ -445,7 +478,19 @@ def _adapter(value: object) -> str:
     if text not in BUILTIN_ADAPTERS:
         from actors.adapters import load_adapter  # imports Playwright: only for custom ones
 
-        load_adapter(text)  # a ValueError saying why it cannot be used
+        # Importing runs the module: whatever it raises, or a sys.exit(), is its problem.
+        try:
+            load_adapter(text)  # a ValueError saying why it cannot be used
+        except ValueError:
+            raise
+        except SystemExit as exc:
+            raise ValueError(f"adapter {text!r}: importing it called sys.exit({exc.code!r})"
+                             ) from None
+        except Exception as exc:
+            module = text.partition(":")[0]
+            why = (str(exc).splitlines() or [""])[0]
+            raise ValueError(f"adapter {text!r}: importing {module} raised "
+                             f"{type(exc).__name__}: {why}") from None
     return text
 
 
@@ -457,7 +502,7 @@ def _http_url(value: object) -> str:
 
 
 def _secret(value: object) -> str:
-    text = _string(value)
+    text = credential_text(value)
     if text.startswith("whsec_"):
         try:
             key = base64.b64decode(text.removeprefix("whsec_"), validate=True)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, TextIO
 
-__all__ = ["ApiFailure", "check_url", "command", "format_table", "status"]
+__all__ = ["ApiFailure", "check_token", "check_url", "command", "format_table", "status"]
 
 Action = Literal["restart", "stop", "start"]
 TIMEOUT = 10.0
@@ -48,10 +48,20 @@ def check_url(url: str) -> str:
     return url
 
 
+def check_token(token: str) -> str:
+    """`token` if an HTTP header can carry it; an ApiFailure (exit 2) that does not echo it."""
+    if any(c.isspace() or not c.isprintable() for c in token):
+        raise ApiFailure("invalid --token (or WARDEN_API_TOKEN): it must not contain spaces "
+                         "or control characters", 2)
+    return token
+
+
 def _request(method: str, url: str, token: str) -> tuple[int, Any]:
     headers = {"Accept": "application/json"}
     if token:
-        headers["Authorization"] = f"Bearer {token}"
+        # Sent as UTF-8 bytes (http.client writes header text as Latin-1): `tök` and `t€k`
+        # arrive as the front compares them.
+        headers["Authorization"] = f"Bearer {token}".encode().decode("latin-1")
     request = urllib.request.Request(url, method=method, headers=headers,
                                      data=b"" if method == "POST" else None)
     try:
@@ -99,7 +109,7 @@ def _ask(method: str, url: str, path: str, token: str, expect: int,
 
     `refusals` turns other statuses (given the answer's error text) into bad-usage messages.
     """
-    code, body = _request(method, check_url(url).rstrip("/") + path, token)
+    code, body = _request(method, check_url(url).rstrip("/") + path, check_token(token))
     if code == expect:
         return body
     if code == 401:

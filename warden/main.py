@@ -1,7 +1,10 @@
 """`warden run`: one Warden process — outbox, simulator, supervision tree, signals, systemd.
 
 SIGTERM or SIGINT stops the tree in reverse order and exits 0 (1 if the root had failed);
-a second signal kills the browsers and exits at once.
+a second signal kills the browsers and exits at once. Before anything starts, the state
+directory is locked and both listen addresses are bound: a taken one exits 2 at once, naming
+the address and the cause, before any browser is launched. Files it creates are its own
+(umask 077): the outbox holds message bodies.
 """
 
 from __future__ import annotations
@@ -9,7 +12,10 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import resource
 import signal
+import socket
+import stat
 import sys
 import threading
 from pathlib import Path
@@ -22,6 +28,7 @@ from actors.browser import ExecutableNotFound, kill_leftovers, resolve_executabl
 from actors.front import FrontDeps
 from actors.lifecycle import LifecycleWebhooks
 from actors.outbox import Outbox
+from httpkit import ListenError, bind_listen
 from runtime import EventBus, Runtime, StatusBoard
 from warden import systemd
 from warden.config import Config, ConfigError, load_config
@@ -34,6 +41,7 @@ __all__ = ["Warden", "run"]
 logger = logging.getLogger("warden")
 
 ROOT_RESPONSIVE = 10.0  # seconds: twenty root ticks
+FD_LIMIT = 65536  # browsers, drivers and two HTTP servers; systemd's default hard limit is higher
 
 
 class AlreadyRunning(RuntimeError):
@@ -46,7 +54,8 @@ def lock_state_dir(state_dir: Path) -> TextIO:
     Two runtimes on one state_dir would kill each other's browsers as leftovers and deliver
     one outbox twice out of order. The lock goes with the process, even after kill -9.
     """
-    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _own_only(state_dir)
     handle = open(state_dir / "warden.lock", "a+")  # noqa: SIM115 - held until exit
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -62,6 +71,29 @@ def lock_state_dir(state_dir: Path) -> TextIO:
     return handle
 
 
+def _own_only(state_dir: Path) -> None:
+    """Close a state_dir an earlier version left readable to others (message bodies, profiles)."""
+    info = state_dir.stat()
+    if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) & 0o077:
+        state_dir.chmod(0o700)
+        logger.warning("%s was readable by others (mode %o): now 0700", state_dir,
+                       stat.S_IMODE(info.st_mode))
+
+
+def raise_fd_limit(wanted: int = FD_LIMIT) -> int:
+    """Raise the soft file-descriptor limit toward the hard one (a shell's 1024 is soon spent
+    by browsers); the soft limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
 class Warden:
     """Everything one `warden run` owns, started in dependency order and stopped in reverse."""
 
@@ -75,23 +107,34 @@ class Warden:
         self.outbox: Outbox | None = None
         self.simulator: Any = None
         self.lock: TextIO | None = None
+        self.listener: socket.socket | None = None
 
     def start(self) -> Runtime:
+        """Lock, bind, then start; AlreadyRunning or ListenError before anything launched."""
         config = self.config
         self.lock = lock_state_dir(config.state_dir)
-        kill_leftovers(config.state_dir / "profiles")
-        self.outbox = outbox = Outbox(config.state_dir / "outbox.sqlite3")
+        try:
+            self.listener = bind_listen(config.http.host, config.http.port)
+        except ListenError as exc:
+            raise ListenError(f"http.listen: {exc}") from None
         if config.simulator is not None:
             from simulator.app import SimulatorServer
 
             self.simulator = SimulatorServer(config.simulator.host, config.simulator.port)
-            self.simulator.start()
+            try:
+                self.simulator.start()
+            except ListenError as exc:
+                self.simulator = None
+                raise ListenError(f"simulator.listen: {exc}") from None
             logger.info("simulator listening on %s", self.simulator.url)
+        kill_leftovers(config.state_dir / "profiles")
+        self.outbox = outbox = Outbox(config.state_dir / "outbox.sqlite3")
         metrics = Metrics(self.registry, board=self.board, events=self.events, outbox=outbox)
         self.events.subscribe(LifecycleWebhooks(outbox))
         deps = FrontDeps.build(sink_secret=config.webhook.secret, board=self.board,
                                events=self.events, control=self, outbox=outbox,
-                               registry=self.registry, root_running=self.running)
+                               registry=self.registry, root_running=self.running,
+                               listener=self.listener, auth_failed=metrics.auth_failed)
         spec = build_tree(config, TreeParts(
             executable=self.executable, inbound=outbox, events=self.events, board=self.board,
             outbox=outbox, observer=metrics, front=deps))
@@ -117,6 +160,8 @@ class Warden:
             self.outbox.close()
         if self.simulator is not None:
             self.simulator.stop()
+        if self.listener is not None:
+            self.listener.close()
         if self.lock is not None:
             self.lock.close()
         return code
@@ -127,6 +172,8 @@ class Warden:
 
 def run(config_path: str, *, log_format: str = "text", log_level: str = "INFO") -> int:
     configure_logging(log_format, log_level)
+    os.umask(0o077)  # the outbox (message bodies), profiles and incidents are ours alone
+    raise_fd_limit()
     try:
         config = load_config(config_path)
     except ConfigError as exc:
@@ -157,8 +204,9 @@ def run(config_path: str, *, log_format: str = "text", log_level: str = "INFO") 
     signal.signal(signal.SIGINT, on_signal)
     try:
         runtime = warden.start()
-    except AlreadyRunning as exc:
+    except (AlreadyRunning, ListenError) as exc:
         print(f"{config_path}: {exc}", file=sys.stderr)
+        warden.stop()
         return 2
     except Exception as exc:
         logger.exception("could not start: %s", exc)

@@ -19,9 +19,10 @@ from prometheus_client.registry import Collector
 from actors.views import SESSION, Board, OutboxStatsSource
 from runtime import ChildState, ChildStatus, EventBus, EventName, LifecycleEvent, Reason
 
-__all__ = ["DELIVERY_OUTCOMES", "Metrics"]
+__all__ = ["AUTH_FAILURES", "DELIVERY_OUTCOMES", "Metrics"]
 
 DELIVERY_OUTCOMES = ("delivered", "retry", "dead_letter", "paused")
+AUTH_FAILURES = ("missing", "wrong")
 RECOVERY_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
 DELIVERY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0)
 
@@ -44,6 +45,7 @@ class Metrics:
         self._lock = threading.Lock()
         self._restarts: defaultdict[tuple[str, str], int] = defaultdict(int)
         self._deliveries: dict[str, int] = dict.fromkeys(DELIVERY_OUTCOMES, 0)
+        self._auth_failures: dict[str, int] = dict.fromkeys(AUTH_FAILURES, 0)
         self.recovery = Histogram(
             "warden_session_recovery_seconds",
             "Seconds from a session's restart decision to its being healthy again.",
@@ -78,6 +80,11 @@ class Metrics:
             self._deliveries[outcome] += 1
         self.delivery_seconds.observe(seconds)
 
+    def auth_failed(self, reason: str) -> None:
+        """Count one request the front refused for its token: missing | wrong (any thread)."""
+        with self._lock:
+            self._auth_failures[reason] = self._auth_failures.get(reason, 0) + 1
+
     # --- scrape time -----------------------------------------------------------------------------
 
     def collect(self) -> Iterator[Metric]:
@@ -85,6 +92,13 @@ class Metrics:
         yield from self._session_metrics(sessions)
         yield from self._actor_metrics(self.board.children())
         yield from self._webhook_metrics()
+        auth = CounterMetricFamily("warden_http_auth_failures",
+                                   "Requests refused for a missing or wrong bearer token.",
+                                   labels=("reason",))
+        with self._lock:
+            for reason, count in self._auth_failures.items():
+                auth.add_metric((reason,), count)
+        yield auth
 
     def _session_metrics(self, sessions: tuple[ChildStatus, ...]) -> Iterator[Metric]:
         state = GaugeMetricFamily("warden_session_state",

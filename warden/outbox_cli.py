@@ -7,6 +7,7 @@ actor within a second). Exit codes: 0 ok, 2 bad usage, bad config or unknown eve
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,8 +27,17 @@ def main(config_path: str, subcommand: str | None, event_id: str | None, all_dea
         print(exc.render(), file=sys.stderr)
         return 2
     path = config.state_dir / FILE_NAME
+    try:
+        return _command(path, config.webhook.keep_delivered, subcommand, event_id, all_dead)
+    except (sqlite3.Error, OSError) as exc:  # a corrupted, unreadable or locked file
+        print(f"warden outbox: cannot use {path}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _command(path: Path, keep_delivered: float, subcommand: str | None, event_id: str | None,
+             all_dead: bool) -> int:
     if subcommand is None:
-        return _show(path, config.webhook.keep_delivered)
+        return _show(path, keep_delivered)
     if subcommand == "requeue":
         if (event_id is None) == (not all_dead):
             print("warden outbox requeue: give one event id, or --all-dead", file=sys.stderr)
