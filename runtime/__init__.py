@@ -13,7 +13,7 @@ from runtime.intensity import RestartBudget, RestartDecision, decide_restart, in
 from runtime.loop_thread import LoopThread
 from runtime.membership import UnknownChild, UnknownSupervisor
 from runtime.scheduler import Scheduler, Timer
-from runtime.spec import ChildSpec, Liveness, SupervisorSpec
+from runtime.spec import ChildSpec, FaultNote, Liveness, SupervisorSpec
 from runtime.status import ChildStatus, StatusBoard
 from runtime.supervisor import Escalation, Supervisor
 from runtime.vocabulary import ChildState, EventName, OnExhausted, Reason, Restart, Strategy
@@ -29,6 +29,7 @@ __all__ = [
     "EventBus",
     "EventName",
     "FakeClock",
+    "FaultNote",
     "LifecycleEvent",
     "Liveness",
     "LoopThread",

@@ -28,6 +28,7 @@ class LifecycleEvent:
     recovery_seconds: float | None = None
     detail: str = ""
     kind: str = ""  # the child's kind (e.g. "session"), as its spec gives it
+    fault_id: str = ""  # the restart decision that stops the child (`FaultNote.fault_id`)
 
     def fields(self) -> dict[str, Any]:
         """The event as a flat dict without empty fields, for JSON logs."""

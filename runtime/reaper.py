@@ -6,13 +6,20 @@ never does it on its own thread: it hands the incarnations over and hears `Termi
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 
 from runtime.messages import Terminated
 from runtime.shutdown import Outcome, Victim, shut_down
+from runtime.spec import FaultNote
 
 __all__ = ["Reaper"]
+
+logger = logging.getLogger(__name__)
+
+# A victim, whether it is asked to stop first, and the fault that stops it (if any).
+Reaped = tuple[Victim, bool, FaultNote | None]
 
 
 class Reaper:
@@ -23,18 +30,24 @@ class Reaper:
         self.tell = tell  # into the supervisor's inbox, from the reaper thread
         self._threads: list[threading.Thread] = []
 
-    def reap(self, batch: int, victims: Sequence[tuple[Victim, bool]]) -> None:
-        """End `victims` in the order given (asked first when their flag says so), then report."""
+    def reap(self, batch: int, victims: Sequence[Reaped]) -> None:
+        """End `victims` in the order given (asked first when their flag says so; their spec's
+        `on_fault` hook hears the fault first), then report."""
         thread = threading.Thread(target=self._run, args=(batch, list(victims)), daemon=True,
                                   name=f"warden-reaper-{self.owner}-{batch}")
         self._threads = [t for t in self._threads if t.is_alive()]
         self._threads.append(thread)
         thread.start()
 
-    def _run(self, batch: int, victims: list[tuple[Victim, bool]]) -> None:
+    def _run(self, batch: int, victims: list[Reaped]) -> None:
         killed: list[str] = []
         abandoned: list[str] = []
-        for (ref, ctx, spec), graceful in victims:
+        for (ref, ctx, spec), graceful, note in victims:
+            if note is not None and spec.on_fault is not None:
+                try:
+                    spec.on_fault(note)
+                except Exception:
+                    logger.exception("the fault hook of %s failed", spec.id)
             outcome = shut_down(ref, ctx, spec, graceful=graceful)
             if outcome is Outcome.KILLED:
                 killed.append(spec.id)

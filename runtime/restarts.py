@@ -9,7 +9,8 @@ back as messages to the supervisor's inbox (`Terminated`, `RestartDue`, `Cooldow
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+import secrets
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from runtime.clock import Clock
@@ -17,11 +18,11 @@ from runtime.context import ChildContext
 from runtime.events import Announcer
 from runtime.messages import CooldownOver, RestartDue, Terminated
 from runtime.policy import Decision, Escalate, Fault, GiveUp, Ignore, LetStop, RestartAfter
-from runtime.reaper import Reaper
+from runtime.reaper import Reaped, Reaper
 from runtime.records import After, ChildRecord
 from runtime.roster import Roster
 from runtime.scheduler import Scheduler, Timer
-from runtime.shutdown import Victim
+from runtime.spec import FaultNote
 from runtime.vocabulary import ChildState, EventName, Reason
 
 __all__ = ["Batch", "Restarts"]
@@ -81,19 +82,26 @@ class Restarts:
     # --- stopping --------------------------------------------------------------------------------
 
     def stop(self, children: Sequence[ChildRecord], after: After, *, delay: float = 0.0,
-             hung: ChildRecord | None = None) -> None:
+             hung: ChildRecord | None = None,
+             notes: Mapping[str, FaultNote] | None = None) -> None:
         """Stop `children` off-thread (reverse order), then settle them after `delay`.
 
-        `hung` is killed at once instead of being asked to stop first.
+        `hung` is killed at once instead of being asked to stop first; `notes` say which fault
+        stops which child, for their `on_fault` hooks.
         """
         batch = Batch(id=next(self._ids), children=[c.id for c in children], delay=delay)
         self.batches[batch.id] = batch
-        victims: list[tuple[Victim, bool]] = []
+        victims: list[Reaped] = []
         for child in reversed(children):
             victim = child.stopping(batch.id, after)
             if victim is not None:
-                victims.append((victim, child is not hung))
+                victims.append((victim, child is not hung, (notes or {}).get(child.id)))
         self.reaper.reap(batch.id, victims)
+
+    def _note(self, child: ChildRecord, reason: Reason, detail: str) -> FaultNote:
+        """A fault note with a new id: unique, and sorting by time (milliseconds, then random)."""
+        fault_id = f"{int(self.clock.time() * 1000):012x}{secrets.token_hex(3)}"
+        return FaultNote(child.id, fault_id, reason, detail)
 
     def terminated(self, message: Terminated) -> None:
         """A reaper is done: count kills and abandoned threads, then wait out the backoff."""
@@ -187,15 +195,16 @@ class Restarts:
                 self.stop([child], After.STOP)
             case GiveUp(restarts=restarts, exhausted=exhausted, retry_after=retry_after):
                 child.faulted(reason, restarts)
+                note = self._note(child, reason, detail)
                 if exhausted:
                     self.announce(EventName.REACHED_MAX_RESTARTS, child.id, reason=reason,
-                                  detail=detail)
+                                  detail=detail, fault_id=note.fault_id)
                 if retry_after is not None:
                     self._cooldowns[child.id] = retry_after
                     self.announce(EventName.RESTART_SCHEDULED, child.id, reason=reason,
                                   attempt=0, delay=retry_after,
                                   detail=f"cooldown: tried again {retry_after:g}s after failing")
-                self.stop([child], After.FAIL, hung=hung)
+                self.stop([child], After.FAIL, hung=hung, notes={child.id: note})
             case Escalate(restarts=restarts):  # the supervisor fails next; its parent decides
                 child.faulted(reason, restarts)
                 self.announce(EventName.REACHED_MAX_RESTARTS, child.id, reason=reason,
@@ -204,20 +213,25 @@ class Restarts:
                               detail=detail)
             case RestartAfter(children=ids, delay=delay, attempt=attempt, restarts=restarts):
                 child.faulted(reason, restarts)
+                notes = {child.id: self._note(child, reason, detail)}
                 self.announce(EventName.RESTART_SCHEDULED, child.id, reason=reason,
-                              attempt=attempt, delay=delay, detail=detail)
+                              attempt=attempt, delay=delay, detail=detail,
+                              fault_id=notes[child.id].fault_id)
                 affected = [self.roster[i] for i in ids]
                 for other in affected:  # siblings restarted with it share its reason, not budget
                     other.restart_decided(reason, now)
                     if other is not child and other.spec.depends_on in ids:
+                        why = (f"{child.id} restarts and {other.id} depends on "
+                               f"{other.spec.depends_on}")
+                        notes[other.id] = self._note(other, reason, why)
                         self.announce(EventName.RESTART_SCHEDULED, other.id, reason=reason,
-                                      attempt=0, delay=delay,
-                                      detail=f"{child.id} restarts and {other.id} depends on "
-                                             f"{other.spec.depends_on}")
-                self._restart(affected, reason, now, delay=delay, hung=hung)
+                                      attempt=0, delay=delay, detail=why,
+                                      fault_id=notes[other.id].fault_id)
+                self._restart(affected, reason, now, delay=delay, hung=hung, notes=notes)
 
     def _restart(self, children: list[ChildRecord], reason: Reason, now: float, *,
-                 delay: float, hung: ChildRecord | None) -> None:
+                 delay: float, hung: ChildRecord | None,
+                 notes: Mapping[str, FaultNote] | None = None) -> None:
         """Restart `children` wherever each is: stop the running ones, cut a backoff short."""
         running = [c for c in children if c.running]
         for child in children:
@@ -227,7 +241,7 @@ class Restarts:
                 self.start(child, now)
                 self.announce(EventName.CHILD_RESTARTED, child.id, reason=reason)
         if running:
-            self.stop(running, After.RESTART, delay=delay, hung=hung)
+            self.stop(running, After.RESTART, delay=delay, hung=hung, notes=notes)
 
     def _restart_now(self, child: ChildRecord) -> None:
         """Restart `child` (in a batch) as soon as it is down, without backoff."""

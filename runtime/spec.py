@@ -15,7 +15,20 @@ if TYPE_CHECKING:
 
     from runtime.context import ChildContext
 
-__all__ = ["ChildSpec", "Liveness", "SupervisorSpec"]
+__all__ = ["ChildSpec", "FaultNote", "Liveness", "SupervisorSpec"]
+
+
+@dataclass(frozen=True, slots=True)
+class FaultNote:
+    """Why a child is about to be stopped by its supervisor: what its `on_fault` hook hears.
+
+    `fault_id` is unique and sorts by time; the lifecycle event of the decision carries it too.
+    """
+
+    child_id: str
+    fault_id: str
+    reason: Reason
+    detail: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +76,9 @@ class ChildSpec:
 
     `start` runs on the supervisor's thread and must return at once (pykka's `start()` does).
     `kill` frees a hung child from outside its thread, e.g. by killing its processes; children
-    can also add kill hooks of their own through their `ChildContext`. `kind` names what sort
+    can also add kill hooks of their own through their `ChildContext`. `on_fault` is called on
+    a reaper thread just before a child is stopped after a fault or a restart by hand, to record
+    what it looked like; it must return within a couple of seconds. `kind` names what sort
     of child it is (e.g. "session"), for finding its like under any supervisor. `depends_on`
     names an earlier sibling it cannot run without (e.g. the browser driver its page lives on):
     whenever that sibling is restarted, so is this child, after it.
@@ -78,6 +93,7 @@ class ChildSpec:
     kill: Callable[[], object] | None = None
     kind: str = ""
     depends_on: str | None = None
+    on_fault: Callable[[FaultNote], object] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from typing import Any
 import pykka
 import pytest
 
-from runtime import ChildContext, ChildState, EventName, Reason, Restart, Strategy
+from runtime import ChildContext, ChildState, EventName, FaultNote, Reason, Restart, Strategy
 from tests.runtime.fakes import WAIT, Crash, Exit, Harness, budget
 
 S = ChildState
@@ -434,3 +434,27 @@ def test_a_childs_counts_survive_its_restarts_in_its_totals(harness: Harness) ->
     harness.wait_status("a", lambda s: s.totals.get("events") == 5, "events over both")
     status = harness.status("a")
     assert (status.messages, status.totals["messages"]) == (1, 1)
+
+
+def test_the_fault_hook_hears_each_restart_before_the_child_is_stopped(harness: Harness) -> None:
+    probe = harness.probe
+    heard: list[tuple[str, str, Reason, int]] = []
+
+    def on_fault(note: FaultNote) -> None:  # the reaper's thread, the child still running
+        heard.append((note.child_id, note.fault_id, note.reason, len(probe.stops())))
+
+    harness.start(harness.spec(
+        probe.spec("driver", on_fault=on_fault),
+        probe.spec("s1", depends_on="driver", on_fault=on_fault), probe.spec("other")))
+    harness.wait_state("other", S.HEALTHY)
+    probe.ref("driver").tell(Crash())
+    restart_after_backoff(harness, "driver", 1.0)
+    harness.wait_state("s1", S.HEALTHY)
+    assert sorted((child, reason) for child, _, reason, _ in heard) == [
+        ("driver", Reason.CRASH), ("s1", Reason.CRASH)]
+    scheduled = {e.child: e.fault_id for e in harness.events.events
+                 if e.name is EventName.RESTART_SCHEDULED}
+    assert {child: fault for child, fault, _, _ in heard} == scheduled
+    assert len(set(scheduled.values())) == 2
+    s1_heard = next(h for h in heard if h[0] == "s1")
+    assert ("s1", 1) not in probe.stops()[:s1_heard[3]]  # heard before s1's stop
