@@ -9,6 +9,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from actors.ids import incident_id
 from actors.views import SESSION
 from runtime import EventName, LifecycleEvent
 
@@ -30,7 +31,8 @@ def webhook_for(event: LifecycleEvent) -> tuple[str, dict[str, Any]] | None:
         case EventName.RESTART_SCHEDULED:
             return "session.restarting", {
                 "reason": str(event.reason), "attempt": event.attempt,
-                "delay_seconds": round(event.delay or 0.0, 3), "detail": event.detail}
+                "delay_seconds": round(event.delay or 0.0, 3), "detail": event.detail,
+                "incident": incident_id(event.fault_id) if event.fault_id else None}
         case EventName.CHILD_RECOVERED:
             return "session.recovered", {
                 "reason": None if event.reason is None else str(event.reason),

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
+from actors.ids import incident_id
 from httpkit import dumps
 from runtime import ChildState, ChildStatus, LifecycleEvent
 
@@ -152,6 +153,7 @@ def event_json(event: LifecycleEvent) -> dict[str, Any]:
         "delay": event.delay,
         "recovery_seconds": event.recovery_seconds,
         "detail": event.detail,
+        "incident": incident_id(event.fault_id) if event.fault_id else None,
     }
 
 

@@ -27,12 +27,14 @@ def event(name: EventName, supervisor: str = "sessions", **fields: Any) -> Lifec
 def test_restart_cycle_becomes_restarting_then_recovered() -> None:
     outbox = Recorder()
     hooks = LifecycleWebhooks(outbox)
-    hooks(event(EventName.RESTART_SCHEDULED, reason=Reason.CANARY, attempt=2, delay=2.1234))
+    hooks(event(EventName.RESTART_SCHEDULED, reason=Reason.CANARY, attempt=2, delay=2.1234,
+                fault_id="019a4c0e2b1f7c3d2e"))
     hooks(event(EventName.CHILD_RECOVERED, reason=Reason.CANARY, recovery_seconds=3.5))
     assert [(s, t) for s, t, _, _ in outbox.appended] == [
         ("acct-1", "session.restarting"), ("acct-1", "session.recovered")]
     assert outbox.appended[0][2] | {"detail": ""} == {
-        "reason": "canary", "attempt": 2, "delay_seconds": 2.123, "detail": ""}
+        "reason": "canary", "attempt": 2, "delay_seconds": 2.123, "detail": "",
+        "incident": "inc_019a4c0e2b1f7c3d2e"}
     assert outbox.appended[0][3] == 1800.0
 
 

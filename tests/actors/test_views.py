@@ -126,7 +126,7 @@ def test_an_event_renders_with_its_time_and_reason() -> None:
     assert event_json(event) == {
         "name": "restart_scheduled", "supervisor": "sessions", "child": "acct-1",
         "at": "2027-01-15T08:00:00.000Z", "reason": "heartbeat", "attempt": 2, "delay": 2.5,
-        "recovery_seconds": None, "detail": "quiet",
+        "recovery_seconds": None, "detail": "quiet", "incident": None,
     }
 
 
