@@ -13,6 +13,8 @@ from typing import Protocol
 from prometheus_client import CollectorRegistry
 
 from actors.demo_sink import DemoSink
+from actors.incidents import IncidentStore
+from actors.pages import Pages
 from actors.recent import RecentEvents
 from actors.views import Board, OutboxStatsSource
 from httpkit.throttle import FailureThrottle
@@ -63,6 +65,8 @@ class FrontDeps:
     listener: socket.socket | None = None
     auth_failed: Callable[[str], None] | None = None  # counts a refused token, by reason
     throttle: FailureThrottle = field(default_factory=FailureThrottle)
+    pages: Pages | None = None  # sessions' open pages: screenshots, pairing codes
+    incidents: IncidentStore | None = None
 
     @classmethod
     def build(
@@ -78,13 +82,18 @@ class FrontDeps:
         clock: Clock | None = None,
         listener: socket.socket | None = None,
         auth_failed: Callable[[str], None] | None = None,
+        recent: RecentEvents | None = None,
+        pages: Pages | None = None,
+        incidents: IncidentStore | None = None,
     ) -> FrontDeps:
-        """The deps of a `warden run`: recent events subscribed to `events` (call this before
-        the runtime starts so none is missed) and the demo sink verifying with `sink_secret`."""
-        recent = RecentEvents()
-        recent.attach(events)
+        """The deps of a `warden run`: recent events subscribed to `events` unless given (call
+        this before the runtime starts so none is missed) and the demo sink verifying with
+        `sink_secret`."""
+        if recent is None:
+            recent = RecentEvents()
+            recent.attach(events)
         clock = clock or MonotonicClock()
         return cls(board=board, control=control, root_running=root_running, events=recent,
                    outbox=outbox, registry=registry,
                    sink=DemoSink(sink_secret, clock=clock), clock=clock, listener=listener,
-                   auth_failed=auth_failed)
+                   auth_failed=auth_failed, pages=pages, incidents=incidents)

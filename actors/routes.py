@@ -21,6 +21,7 @@ from actors.auth import AuthFailures, bearer_auth
 from actors.demo_sink import SinkRejected
 from actors.front_config import FrontDeps, HttpConfig
 from actors.ids import is_session_id
+from actors.page_routes import add_page_routes
 from actors.views import (
     SESSION,
     RenderCache,
@@ -73,6 +74,7 @@ def build_app(config: HttpConfig, deps: FrontDeps) -> web.Application:
     app[DEPS] = deps
     app[CONFIG] = config
     app[CACHE] = RenderCache()
+    add_page_routes(app, lambda request: request.app[DEPS], _find)
     app.router.add_get("/", _index)
     app.router.add_static("/static/", DASHBOARD)
     app.router.add_get("/healthz", _healthz)

@@ -33,8 +33,10 @@ from actors.adapters.base import EVENT_BINDING, Adapter, AuthState, InboundMessa
 from actors.browser import BrowserTree, clear_profile_locks, sandboxed
 from actors.canary import Canary
 from actors.driver import Driver
+from actors.incidents import IncidentRecorder
 from actors.launch import LaunchGate, Ticket
 from actors.memory import MemoryReading, MemoryWatch
+from actors.pages import LivePage, Pages
 from actors.policy import Policy
 from actors.reconcile import StoreUnreadable, reconcile
 from actors.shard import Shard
@@ -96,12 +98,15 @@ class SessionSettings:
 @dataclass(frozen=True, slots=True)
 class SessionDeps:
     """What a session shares with others: where messages go, its shard's driver, the launch
-    queue, and the memory sampler (None: memory not watched)."""
+    queue, the memory sampler (None: memory not watched), the page directory and the incident
+    recorder."""
 
     inbound: Inbound
     shard: Shard
     gate: LaunchGate
     memory: MemoryWatch | None = None
+    pages: Pages | None = None  # where the front and incidents find the open page
+    incidents: IncidentRecorder | None = None
 
 
 # --- messages the session tells itself ----------------------------------------------------------
@@ -189,6 +194,7 @@ class BrowserSession(SupervisedActor):
         self._retry_delay = 1.0
         self._offline_beat: Timer | None = None
         self._reconcile_due = False
+        self._withdraw: Callable[[], None] | None = None
 
     @classmethod
     def child_spec(cls, settings: SessionSettings, deps: SessionDeps) -> ChildSpec:
@@ -200,6 +206,7 @@ class BrowserSession(SupervisedActor):
             start=lambda ctx: cls.start(ctx, settings, deps),
             kind="session",
             depends_on=deps.shard.id,
+            on_fault=None if deps.incidents is None else deps.incidents.record,
             shutdown_timeout=CLOSE_TIMEOUT + 2.0,
             budget=policy.budget,
             liveness=Liveness(heartbeat_timeout=policy.heartbeat_timeout,
@@ -235,6 +242,9 @@ class BrowserSession(SupervisedActor):
         finally:
             self.deps.gate.release()
         self.ctx.publish(browser_pid=self._tree.pid)
+        if self.deps.pages is not None:
+            self._withdraw = self.deps.pages.register(LivePage(
+                s.id, driver, self._page, self.adapter, self._tree, self.console))
         if self.deps.memory is not None and s.policy.memory_limit is not None:
             self._unwatch = self.deps.memory.watch(self._tree.pid, self._tell)
         canary = s.policy.canary
@@ -272,8 +282,9 @@ class BrowserSession(SupervisedActor):
         for timer in (self._canary_timer, self._expiry, self._retry, self._offline_beat):
             if timer is not None:
                 timer.cancel()
-        if self._unwatch is not None:
-            self._unwatch()
+        for undo in (self._unwatch, self._withdraw):
+            if undo is not None:
+                undo()
         context, driver, tree = self._context, self._driver, self._tree
         self._context = self._page = None
         if context is not None and driver is not None and driver.alive() and (
@@ -534,6 +545,12 @@ class BrowserSession(SupervisedActor):
 
     def skipped(self, detail: str) -> None:
         self.ctx.count("skipped")
+
+    def app_state(self, state: str) -> None:
+        self._tell(_Beat(state))  # the page's JS ran to say so: a heartbeat too
+
+    def login_code(self, payload: str | None, expires_at: float | None) -> None:
+        self.ctx.publish(login_qr=payload, login_qr_expires_at=expires_at)
 
     # --- plumbing -------------------------------------------------------------------------------
 

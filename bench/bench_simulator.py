@@ -73,6 +73,12 @@ class Sink:
     def skipped(self, detail: str) -> None:
         raise AssertionError(detail)
 
+    def login_code(self, payload: str | None, expires_at: float | None) -> None:
+        pass
+
+    def app_state(self, state: str) -> None:
+        pass
+
     def wait(self, found: Any, timeout: float = 30.0) -> None:
         with self.changed:
             if not self.changed.wait_for(found, timeout):

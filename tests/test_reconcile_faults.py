@@ -161,28 +161,27 @@ def test_kill_9_of_the_runtime_while_messages_stream_in_loses_none(world: World)
 
 
 def test_a_browser_killed_right_after_its_receipts_loses_nothing(world: World) -> None:
-    """The runtime is frozen while the page takes 50 messages and confirms them to the app's
-    server; then the browser and its driver (with the page's events still in it) are killed -9
-    and the runtime thawed: the messages exist only in the app's store in the profile, and are
-    delivered from there."""
+    """The page's driver is frozen while the page takes 50 messages and confirms them to the
+    app's server, so their events never leave it; then the browser and the driver are killed
+    -9: the messages exist only in the app's store in the profile, and are delivered from
+    there."""
     runtime = world.start()
     world.push("before")
     poll(lambda: len(world.delivered()) == 1, 30, "the first message")
     bodies = [f"frozen {n:02d}" for n in range(50)]
-    os.kill(runtime.pid, signal.SIGSTOP)
+    drivers = [p for p in psutil.Process(runtime.pid).children()
+               if "run-driver" in " ".join(p.cmdline())]
+    assert len(drivers) == 1
+    drivers[0].suspend()  # SIGSTOP: what the page says waits in a pipe nobody will read
     try:
         for body in bodies:
             world.push(body)
         poll(lambda: world.sim_state()["received"] == 51, 30, "the page's receipts")
         tree = BrowserTree.find(world.state / "profiles" / SESSION)
         assert tree is not None
-        drivers = [p for p in psutil.Process(runtime.pid).children()
-                   if "run-driver" in " ".join(p.cmdline())]
-        assert len(drivers) == 1
         tree.kill()
-        drivers[0].kill()
-        poll(lambda: not tree.alive(), 10, "the browser to die")
     finally:
-        os.kill(runtime.pid, signal.SIGCONT)
+        drivers[0].kill()
+    poll(lambda: not tree.alive(), 10, "the browser to die")
     assert_all_delivered_in_order(world, ["before", *bodies])
     assert [e for e in world.delivered() if e.data.get("recovered")]  # found in the store

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -127,7 +128,8 @@ class Run:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
         for proc in browsers_of(self.state):
-            proc.kill()
+            with contextlib.suppress(psutil.Error):  # it may have ended meanwhile
+                proc.kill()
         self.listening = False
         self.listener.join(5)
         self.notify.close()

@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, text in (("status", "table of sessions from a running runtime"),
                        ("restart", "restart a session"), ("stop", "stop a session"),
-                       ("start", "start a stopped or failed session")):
+                       ("start", "start a stopped or failed session"),
+                       ("login", "show a session's login QR code until it is logged in")):
         sub = commands.add_parser(name, help=text)
         if name != "status":
             sub.add_argument("session")
@@ -64,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run(args.config, log_format=args.log_format, log_level=args.log_level)
         case "check":
             return check(args.config)
+        case "login":
+            from warden.login import login
+
+            return login(args.session, args.url, args.token)
         case "status" | "restart" | "stop" | "start":
             from warden import control
 

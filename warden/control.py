@@ -103,8 +103,8 @@ def _error_text(body: Any, status: int) -> str:
     return f"HTTP {status}"
 
 
-def _ask(method: str, url: str, path: str, token: str, expect: int,
-         refusals: Mapping[int, Callable[[str], str]] | None = None) -> Any:
+def ask(method: str, url: str, path: str, token: str, expect: int,
+        refusals: Mapping[int, Callable[[str], str]] | None = None) -> Any:
     """The body of an answer with status `expect`; otherwise an ApiFailure saying why.
 
     `refusals` turns other statuses (given the answer's error text) into bad-usage messages.
@@ -125,7 +125,7 @@ def status(url: str, token: str, as_json: bool, *, out: TextIO | None = None,
     """Print the sessions of the runtime at `url` as a table (or the raw JSON)."""
     out, err = out or sys.stdout, err or sys.stderr
     try:
-        body = _ask("GET", url, "/sessions", token, expect=200)
+        body = ask("GET", url, "/sessions", token, expect=200)
         if not isinstance(body, dict) or not isinstance(body.get("sessions"), list):
             raise ApiFailure(f"warden at {url} answered {_error_text(body, 200)}", 1)
     except ApiFailure as failure:
@@ -147,7 +147,7 @@ def command(action: Action, session: str, url: str, token: str, *,
         return 2
     path = f"/sessions/{urllib.parse.quote(session, safe='')}/{action}"
     try:
-        body = _ask("POST", url, path, token, expect=202, refusals={
+        body = ask("POST", url, path, token, expect=202, refusals={
             404: lambda _: f"no session {session}",
             400: lambda error: f"bad request: {error}",
         })

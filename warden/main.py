@@ -26,8 +26,11 @@ from prometheus_client import CollectorRegistry
 
 from actors.browser import ExecutableNotFound, kill_leftovers, resolve_executable
 from actors.front import FrontDeps
+from actors.incidents import IncidentRecorder, IncidentStore
 from actors.lifecycle import LifecycleWebhooks
 from actors.outbox import Outbox
+from actors.pages import Pages
+from actors.recent import RecentEvents
 from httpkit import ListenError, bind_listen
 from runtime import EventBus, Runtime, StatusBoard
 from warden import systemd
@@ -131,13 +134,18 @@ class Warden:
         self.outbox = outbox = Outbox(config.state_dir / "outbox.sqlite3")
         metrics = Metrics(self.registry, board=self.board, events=self.events, outbox=outbox)
         self.events.subscribe(LifecycleWebhooks(outbox))
+        recent, pages = RecentEvents(), Pages()
+        recent.attach(self.events)
+        store = IncidentStore(config.state_dir / "incidents")
         deps = FrontDeps.build(sink_secret=config.webhook.secret, board=self.board,
                                events=self.events, control=self, outbox=outbox,
                                registry=self.registry, root_running=self.running,
-                               listener=self.listener, auth_failed=metrics.auth_failed)
+                               listener=self.listener, auth_failed=metrics.auth_failed,
+                               recent=recent, pages=pages, incidents=store)
         spec = build_tree(config, TreeParts(
             executable=self.executable, inbound=outbox, events=self.events, board=self.board,
-            outbox=outbox, observer=metrics, front=deps))
+            outbox=outbox, observer=metrics, front=deps, pages=pages,
+            incidents=IncidentRecorder(store, pages, self.board, recent)))
         self.runtime = Runtime(spec, events=self.events, board=self.board).start()
         return self.runtime
 

@@ -15,9 +15,11 @@ from actors.adapters import load_adapter
 from actors.browser import DEFAULT_ARGS
 from actors.fleet import fleet_children
 from actors.front import FrontActor, FrontDeps
+from actors.incidents import IncidentRecorder
 from actors.launch import LaunchGate
 from actors.memory import MemorySampler, MemoryWatch
 from actors.outbox import Outbox
+from actors.pages import Pages
 from actors.session import Inbound, SessionSettings
 from actors.webhook import DeliveryObserver, WebhookActor
 from runtime import (
@@ -66,6 +68,8 @@ class TreeParts:
     outbox: Outbox | None = None
     observer: DeliveryObserver | None = None
     front: FrontDeps | None = None
+    pages: Pages | None = None
+    incidents: IncidentRecorder | None = None
 
 
 def session_settings(session: SessionConfig, config: Config, executable: str) -> SessionSettings:
@@ -86,7 +90,7 @@ def build_tree(config: Config, parts: TreeParts) -> SupervisorSpec:
     sessions = fleet_children(
         [session_settings(s, config, parts.executable) for s in config.sessions], parts.inbound,
         per_driver=config.browser.sessions_per_driver, gate=LaunchGate(), memory=watch,
-        driver_budget=DRIVER_BUDGET)
+        driver_budget=DRIVER_BUDGET, pages=parts.pages, incidents=parts.incidents)
     supervisor = SupervisorSpec(
         id=SESSIONS,
         children=tuple(sessions),

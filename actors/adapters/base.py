@@ -65,11 +65,22 @@ class SessionSink(Protocol):
         """A page event could not be read (e.g. a message missing fields): logged and counted."""
         ...
 
+    def login_code(self, payload: str | None, expires_at: float | None) -> None:
+        """The login QR code the app shows now (the text it encodes), or None for none."""
+        ...
+
+    def app_state(self, state: str) -> None:
+        """The app changed screens (an `AuthState` value): heard at once, not at the next
+        heartbeat."""
+        ...
+
 
 class Adapter(ABC):
     """One web app. Built-in: `simulator`. Others load from `package.module:Class`."""
 
     name: ClassVar[str]
+    #: Whether the app can log in with a pairing code typed on the phone (`pairing_code`).
+    pairing: ClassVar[bool] = False
     #: A JavaScript expression the page evaluates on each of its heartbeats: which screen the
     #: app shows, an `AuthState` value (anything else counts as loading).
     state_expression: ClassVar[str] = "'ready'"
@@ -100,6 +111,11 @@ class Adapter(ABC):
         """Inbound messages in the app's store (history included) newer than `since` (app time),
         oldest first, at most `limit`."""
 
+    async def pairing_code(self, page: Page, phone: str) -> str:
+        """Start a login by pairing code for `phone` (digits, country code first); the code the
+        user types on the phone. Only for adapters with `pairing = True`."""
+        raise NotImplementedError(f"the {self.name} adapter has no pairing-code login")
+
     async def auth_state(self, page: Page) -> AuthState:
         """Which screen the app shows now (one `evaluate` of `state_expression`)."""
         state = await page.evaluate(f"() => {{ try {{ return String({self.state_expression}); }}"
@@ -112,8 +128,10 @@ class Adapter(ABC):
     def page_event(self, payload: str, sink: SessionSink) -> None:
         """Decode one event the page sent and hand it to `sink` (on the driver loop).
 
-        The default reads `{"kind": "message", "message": {...}}` and `{"kind": "ack", "id",
-        "ack"}`; anything unreadable is skipped, logged and counted, never raised."""
+        The default reads `{"kind": "message", "message": {...}}`, `{"kind": "ack", "id",
+        "ack"}`, `{"kind": "qr", "qr": text or null, "expires_at": seconds or null}` and
+        `{"kind": "state", "state"}`; anything unreadable is skipped, logged and counted,
+        never raised."""
         try:
             event = json.loads(payload)
             kind = event.get("kind") if isinstance(event, dict) else None
@@ -124,6 +142,14 @@ class Adapter(ABC):
                 if not isinstance(message_id, str) or not isinstance(ack, int):
                     raise ValueError("an ack needs a string id and a whole number ack")
                 sink.acked(message_id, ack)
+            elif kind == "state":
+                sink.app_state(str(event.get("state")))
+            elif kind == "qr":
+                payload, expires = event.get("qr"), event.get("expires_at")
+                if not (payload is None or isinstance(payload, str)) or not (
+                        expires is None or isinstance(expires, int | float)):
+                    raise ValueError("a login code is a string (or null) with its expiry")
+                sink.login_code(payload or None, None if expires is None else float(expires))
             else:
                 raise ValueError(f"unknown event kind {kind!r}")
         except (ValueError, TypeError) as exc:

@@ -8,6 +8,8 @@ waits for the store and forwards, one way, through the session's event binding:
                                                                   ("add" with isNewMsg, not self)
     {"kind": "ack", "id", "ack"}                                  the server acknowledged a
                                                                   message this page sent
+    {"kind": "qr", "qr", "expires_at"}                            the login code shown now
+    {"kind": "state", "state"}                                    the screen changed
 
 The page confirms each message to its server as it enters the store, whatever Warden does, so
 the hook asks nothing back; what the page took while no hook listened is read from the store's
@@ -39,9 +41,16 @@ HOOK = """
       }
     });
     store.on("ack", (a) => post({kind: "ack", id: a.id, ack: a.ack}));
-    const seen = (state) => { if (state === "connected") window.__wardenWasConnected = true; };
+    const seen = (state) => {
+      if (state === "connected") window.__wardenWasConnected = true;
+      post({kind: "state", state: %(state)s});
+    };
     store.on("state", seen);
     seen(store.state);
+    const code = (q) => post({kind: "qr", qr: q ? q.payload : null,
+                              expires_at: q ? q.expires_at : null});
+    store.on("qr", code);
+    code(store.qr);
   };
   if (window.ChatStore) hook(window.ChatStore);
   else window.addEventListener("chatstore", (e) => hook(e.detail), {once: true});
@@ -74,7 +83,8 @@ class SimulatorAdapter(Adapter):
     state_expression: ClassVar[str] = STATE
 
     async def attach(self, page: Page) -> None:
-        await page.add_init_script(HOOK % {"binding": json.dumps(EVENT_BINDING)})
+        await page.add_init_script(HOOK % {"binding": json.dumps(EVENT_BINDING),
+                                           "state": STATE})
 
     async def open(self, page: Page, timeout: float) -> None:
         ms = timeout * 1000

@@ -1,5 +1,6 @@
 // The dashboard polls GET /overview and shows sessions, lifecycle events, the webhook outbox
-// and the demo sink; buttons POST /sessions/{id}/{restart|stop|start}. No dependencies.
+// and the demo sink; buttons POST /sessions/{id}/{restart|stop|start}; detail.js adds logins
+// and a session's detail. No dependencies.
 // Paths are relative, so the page also works behind a reverse proxy under a prefix.
 "use strict";
 
@@ -101,7 +102,10 @@ function rowFor(id) {
     cells[name] = el("td", "col-" + name);
     row.appendChild(cells[name]);
   }
-  cells.id.textContent = id;
+  const link = el("button", "session-link", id);
+  link.title = "screenshot, events, incidents";
+  link.addEventListener("click", () => openDetail(id));
+  cells.id.appendChild(link);
   cells.state.appendChild(el("span", "state"));
   for (const verb of ["restart", "stop", "start"]) {
     const button = el("button", verb, verb[0].toUpperCase() + verb.slice(1));
@@ -218,6 +222,8 @@ async function poll() {
   try {
     const overview = await api("GET", "overview");
     showSessions(overview.now, overview.sessions);
+    await showLogins(overview.sessions);
+    if (detailOf) await refreshDetail(false);
     fillLog($("events"), overview.events, eventItem, "No lifecycle events yet.");
     showWebhook(overview.webhook);
     showSink(overview.sink);

@@ -58,6 +58,12 @@ class Sink:
         with self.lock:
             self.skips.append(detail)
 
+    def login_code(self, payload: str | None, expires_at: float | None) -> None:
+        pass
+
+    def app_state(self, state: str) -> None:
+        pass
+
 
 class Sim:
     """The simulator's control API, from the test thread."""
