@@ -478,7 +478,7 @@ class Account:
 
     def _logout(self, only: str | None = None) -> list[Send]:
         """Unlink every browser (or `only` one, which logged itself out)."""
-        gone = self.linked if only is None else {only}
+        gone = set(self.linked) if only is None else {only}
         self.logged_out = True
         self.revoked |= gone
         self.linked -= gone
