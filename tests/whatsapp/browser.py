@@ -18,7 +18,8 @@ from playwright.async_api import BrowserContext, Page
 
 from actors.driver import Driver
 
-__all__ = ["CHROMIUM", "Browser", "js", "run", "seen", "use", "wait_js", "watch"]
+__all__ = ["CHROMIUM", "Browser", "connected", "js", "run", "seen", "state_is", "use", "wait_js",
+           "watch"]
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -109,6 +110,19 @@ def wait_js(page: Page, expression: str, arg: Any = None, timeout: float = WAIT)
         return await handle.json_value()
 
     return run(wait(), timeout + 5.0)
+
+
+def state_is(page: Page, *states: str, timeout: float = WAIT) -> str:
+    """Wait until the page's Socket.state is one of `states`; that state."""
+    found: str = wait_js(page, """(states) => {
+      const state = window.require('WAWebSocketModel').Socket.state;
+      return states.includes(state) && state;
+    }""", list(states), timeout=timeout)
+    return found
+
+
+def connected(page: Page) -> None:
+    state_is(page, "CONNECTED")
 
 
 def watch(page: Page) -> None:

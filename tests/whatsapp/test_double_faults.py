@@ -11,9 +11,9 @@ import pytest
 from playwright.async_api import Error
 
 from tests.helpers import wait_until
-from tests.whatsapp.browser import Browser, js, run, seen, wait_js
+from tests.whatsapp.browser import Browser, connected, js, run, seen, wait_js
 from tests.whatsapp.double import ControlError, WhatsAppDouble
-from tests.whatsapp.test_double_messages import SEND_TO_SELF, connected
+from tests.whatsapp.snippets import SEND_TO_SELF_JS
 
 pytestmark = pytest.mark.browser
 
@@ -27,7 +27,7 @@ def test_a_deaf_socket_stays_connected_and_delivers_nothing_until_a_reconnect(
     connected(page)
     double.control.fault("deaf")
     message_id = double.control.push(FRIEND, "unheard")
-    own = js(page, SEND_TO_SELF, "canary")["id"]
+    own = js(page, SEND_TO_SELF_JS, "canary")["id"]
     assert js(page, "() => window.require('WAWebSocketModel').Socket.state") == "CONNECTED"
     state = double.control.disconnect()  # the server read the page's frames before closing
     assert state["sent"] == [] and state["deliveries"] == {} and state["queued"] == 1

@@ -11,27 +11,15 @@ import pytest
 from playwright.async_api import Page
 
 from tests.helpers import wait_until
-from tests.whatsapp.browser import Browser, js, run, seen, wait_js, watch
+from tests.whatsapp.browser import Browser, js, run, seen, state_is, wait_js, watch
 from tests.whatsapp.double import ControlError, WhatsAppDouble
+from tests.whatsapp.snippets import PAIRING_CODE_JS, QR_TEXT_JS, TAKEOVER_JS
 
 pytestmark = pytest.mark.browser
 
 Launch = Callable[..., Browser]
 FRIEND = "15550100002@c.us"
 PAIRING_ALPHABET = set("123456789ABCDEFGHJKLMNPQRSTVWXYZ")
-
-# The QR text as whatsapp-web.js builds it from the page's registration modules.
-QR_TEXT = """async () => {
-  const r = (name) => window.require(name);
-  const reg = { ...r('WAWebCompanionRegClientUtils'), ...r('WAWebAdvSignatureApi'),
-                ...r('WAWebUserPrefsInfoStore'), ...r('WAWebSignalStoreApi') };
-  const b64 = r('WABase64');
-  const info = await reg.waSignalStore.getRegistrationInfo();
-  const noise = await reg.waNoiseInfo.get();
-  return [r('WAWebConnModel').Conn.ref, b64.encodeB64(noise.staticKeyPair.pubKey),
-          b64.encodeB64(info.identityKeyPair.pubKey),
-          r('WAWebUserPrefsMultiDevice').getADVSecretKey(), reg.DEVICE_PLATFORM].join(',');
-}"""
 
 CANVAS_GREY = """() => {
   const canvas = document.querySelector('[data-ref] canvas');
@@ -41,14 +29,6 @@ CANVAS_GREY = """() => {
   for (let i = 0; i < grey.length; i++) grey[i] = data[4 * i];
   return { width: canvas.width, height: canvas.height, grey };
 }"""
-
-
-def state_is(page: Page, *states: str, timeout: float = 15.0) -> str:
-    found: str = wait_js(page, """(states) => {
-      const state = window.require('WAWebSocketModel').Socket.state;
-      return states.includes(state) && state;
-    }""", list(states), timeout=timeout)
-    return found
 
 
 def after_logout(page: Page) -> Page:
@@ -94,13 +74,13 @@ def test_a_logout_shows_a_qr_code_that_rotates_and_a_scan_logs_in(
     assert js(page, "() => window.require('WAWebUserPrefsMeUser').getMaybeMePnUser()") is None
     assert js(page, "() => window.require('WAWebCollections').Chat.getModelsArray().length") == 0
     first = wait_js(page, "() => document.querySelector('[data-ref]').getAttribute('data-ref')")
-    assert first == js(page, QR_TEXT) == double.control.state()["qr"]
+    assert first == js(page, QR_TEXT_JS) == double.control.state()["qr"]
     ref, static, identity, adv, platform = first.split(",")
     assert ref.startswith("2@") and platform == "WEB"
     assert {len(static), len(identity), len(adv)} == {44}  # 32 bytes in base64
     wait_js(page, "(ref) => window.require('WAWebConnModel').Conn.ref !== ref", ref)
     assert seen(page)["refs"][-1] == js(page, "() => window.require('WAWebConnModel').Conn.ref")
-    shown = js(page, QR_TEXT)
+    shown = js(page, QR_TEXT_JS)
     assert shown != first and shown.split(",")[1:] == first.split(",")[1:]
     wait_js(page, "(text) => document.querySelector('[data-ref]').getAttribute('data-ref')"
                   " === text", shown)
@@ -145,12 +125,7 @@ def test_a_pairing_code_has_8_characters_and_confirming_it_logs_in(
     double = make_double(auto_link=False)
     page = launch(double).open()
     state_is(page, "UNPAIRED")
-    request = """async (phone) => {
-      const api = window.require('WAWebAltDeviceLinkingApi');
-      api.setPairingType('ALT_DEVICE_LINKING');
-      await api.initializeAltDeviceLinking();
-      return api.startAltLinkingFlow(phone, true);
-    }"""
+    request = PAIRING_CODE_JS
     wrong = js(page, request, "15550199999")
     with pytest.raises(ControlError) as refused:
         double.control.pair(wrong)
@@ -183,7 +158,7 @@ def test_conflict_stops_delivery_until_takeover(double: WhatsAppDouble, launch: 
     state_is(page, "CONFLICT")
     message_id = double.control.push(FRIEND, "while in conflict")
     assert double.control.state()["deliveries"] == {}
-    js(page, "() => window.require('WAWebSocketModel').Socket.takeover()")
+    js(page, TAKEOVER_JS)
     state_is(page, "CONNECTED")
     wait_js(page, "(id) => window.__seen.adds.some((m) => m.id === id && m.isNewMsg)", message_id)
     assert seen(page)["states"][-2:] == ["OPENING", "CONNECTED"]
@@ -197,7 +172,7 @@ def test_a_second_page_on_the_same_profile_puts_the_first_in_conflict(
     second = browser.open()
     state_is(second, "CONNECTED")
     state_is(first, "CONFLICT")
-    js(first, "() => window.require('WAWebSocketModel').Socket.takeover()")
+    js(first, TAKEOVER_JS)
     state_is(first, "CONNECTED")
     state_is(second, "CONFLICT")
 

@@ -10,43 +10,14 @@ from typing import Any
 import pytest
 
 from tests.helpers import wait_until
-from tests.whatsapp.browser import Browser, js, seen, wait_js
+from tests.whatsapp.browser import Browser, connected, js, seen, wait_js
 from tests.whatsapp.double import WhatsAppDouble
+from tests.whatsapp.snippets import CHAT_MSGS_JS, SEND_TO_SELF_JS
 
 pytestmark = pytest.mark.browser
 
 Launch = Callable[..., Browser]
 FRIEND = "15550100002@c.us"
-
-CHAT_MSGS = """(chatId) => {
-  const { Chat } = window.require('WAWebCollections');
-  const { createWid } = window.require('WAWebWidFactory');
-  const chat = Chat.get(createWid(chatId));
-  return chat ? chat.msgs.getModelsArray().map((m) => ({
-    id: m.id._serialized, body: m.body, isNewMsg: m.isNewMsg, t: m.t, type: m.type })) : null;
-}"""
-
-SEND_TO_SELF = """async (body) => {
-  const { Chat } = window.require('WAWebCollections');
-  const { getMaybeMePnUser } = window.require('WAWebUserPrefsMeUser');
-  const MsgKey = window.require('WAWebMsgKey');
-  const me = getMaybeMePnUser();
-  const chat = Chat.get(me) || (await window.require('WAWebFindChatAction')
-    .findOrCreateLatestChat(me)).chat;
-  const key = new MsgKey({ from: me, to: chat.id, id: await MsgKey.newId(), selfDir: 'out' });
-  const [added, sent] = window.require('WAWebSendMsgChatAction').addAndSendMsgToChat(chat, {
-    id: key, ack: 0, body, from: me, to: chat.id, local: true, self: 'out',
-    t: Math.floor(Date.now() / 1000), isNewMsg: true, type: 'chat' });
-  const ackAtAdd = window.require('WAWebCollections').Msg.get(key._serialized).ack;
-  await added;
-  window.__sendResult = sent.then((result) => result);
-  return { id: key._serialized, ackAtAdd };
-}"""
-
-
-def connected(page: Any) -> None:
-    wait_js(page, "() => window.require('WAWebSocketModel').Socket.state === 'CONNECTED'")
-
 
 def adds(page: Any) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = seen(page)["adds"]
@@ -65,7 +36,7 @@ def test_an_inbound_message_is_added_as_new_and_acknowledged_once(
         "id": None, "t": None, "body": "hello", "type": "chat", "ack": 0, "isNewMsg": True,
         "fromMe": False, "from": FRIEND, "to": double.wid}
     assert wait_until(lambda: double.control.state()["received"] == 1)
-    assert js(page, CHAT_MSGS, FRIEND) == [
+    assert js(page, CHAT_MSGS_JS, FRIEND) == [
         {"id": message_id, "body": "hello", "isNewMsg": True, "t": added["t"], "type": "chat"}]
     state = double.control.state()
     assert state["deliveries"] == {message_id: 1} and state["queued"] == 0
@@ -90,7 +61,7 @@ def test_a_received_message_is_never_pushed_again_to_that_browser(
     wait_js(second, "(id) => window.__seen.adds.some((m) => m.id === id)", later)
     assert [m["id"] for m in adds(second) if m["isNewMsg"]] == [later]
     assert double.control.state()["deliveries"] == {message_id: 1, later: 1}
-    history = js(second, CHAT_MSGS, FRIEND)
+    history = js(second, CHAT_MSGS_JS, FRIEND)
     assert [(m["body"], m["isNewMsg"]) for m in history] == [("once", False), ("after", True)]
 
 
@@ -103,7 +74,7 @@ def test_history_survives_a_killed_browser_and_is_not_new(
     assert wait_until(lambda: double.control.state()["received"] == 3)
     browser.kill()
     page = browser.launch().open()
-    history = wait_js(page, CHAT_MSGS, FRIEND)
+    history = wait_js(page, CHAT_MSGS_JS, FRIEND)
     assert [(m["id"], m["isNewMsg"]) for m in history] == [(i, False) for i in ids]
     connected(page)
     assert [m for m in adds(page) if m["isNewMsg"]] == []  # the server sent nothing again
@@ -130,7 +101,7 @@ def test_an_own_message_is_added_with_ack_0_before_the_server_acks_1_then_2(
     double = make_double(ack_delay=0.2)
     page = launch(double).open()
     connected(page)
-    sent = js(page, SEND_TO_SELF, "canary")
+    sent = js(page, SEND_TO_SELF_JS, "canary")
     assert sent["ackAtAdd"] == 0
     own = sent["id"]
     me = double.wid
@@ -139,7 +110,7 @@ def test_an_own_message_is_added_with_ack_0_before_the_server_acks_1_then_2(
     assert (added["ack"], added["isNewMsg"], added["fromMe"]) == (0, True, True)
     wait_js(page, "(id) => window.__seen.acks.filter((a) => a.id === id).length === 2", own)
     assert [a["ack"] for a in seen(page)["acks"]] == [1, 2]
-    assert js(page, "() => window.__sendResult") == {"messageSendResult": "OK"}
+    assert js(page, "() => window.__wardenLastSend") == {"messageSendResult": "OK"}
     assert double.control.state()["sent"] == [{"id": own, "to": me, "body": "canary", "ack": 2}]
 
 
@@ -175,7 +146,7 @@ def test_older_history_loads_page_by_page_with_load_earlier_msgs(
     assert wait_until(lambda: double.control.state()["received"] == 5)
     browser.close()
     page = browser.launch().open()
-    assert [m["id"] for m in wait_js(page, CHAT_MSGS, FRIEND)] == ids[3:]
+    assert [m["id"] for m in wait_js(page, CHAT_MSGS_JS, FRIEND)] == ids[3:]
     earlier = js(page, """async (chatId) => {
       const { Chat } = window.require('WAWebCollections');
       const chat = Chat.get(chatId);
@@ -187,5 +158,5 @@ def test_older_history_loads_page_by_page_with_load_earlier_msgs(
       }
     }""", FRIEND)
     assert earlier == [ids[1:3], ids[:1]]
-    assert [m["id"] for m in js(page, CHAT_MSGS, FRIEND)] == ids
+    assert [m["id"] for m in js(page, CHAT_MSGS_JS, FRIEND)] == ids
     assert all(not m["isNewMsg"] for m in adds(page))
