@@ -46,6 +46,21 @@ WATCH = """() => {
 }"""
 
 
+# Hooks them the moment the page defines window.require (the double's modules exist by then),
+# so a test sees every event of the load; an adapter polls instead (see snippets.HOOKS_INIT).
+WATCH_INIT = """(() => {
+  let loader;
+  Object.defineProperty(window, 'require', {
+    configurable: true,
+    get() { return loader; },
+    set(value) {
+      loader = value;
+      try { (__WATCH__)(); } catch (error) { console.error('watch failed', error); }
+    },
+  });
+})();""".replace("__WATCH__", WATCH)
+
+
 class Browser:
     """One Chromium on one profile; `kill()` is kill -9 of its main process."""
 
@@ -57,6 +72,7 @@ class Browser:
     def launch(self) -> Browser:
         self.context = run(_DRIVER[0].playwright.chromium.launch_persistent_context(
             self.profile, executable_path=CHROMIUM, headless=True, args=ARGS))
+        run(self.context.add_init_script(WATCH_INIT))
         return self
 
     def page(self) -> Page:
@@ -64,11 +80,16 @@ class Browser:
         return run(self.context.new_page())
 
     def open(self, page: Page | None = None, path: str = "/") -> Page:
-        """Load the double's page and wait for its module loader; with the adapter's hooks."""
+        """Load the double's page and wait for its module loader (and the test's hooks)."""
         page = page or self.page()
         run(page.goto(self.url + path))
         wait_js(page, "() => typeof window.require === 'function'")
         watch(page)
+        return page
+
+    def reload(self, page: Page) -> Page:
+        run(page.reload())
+        wait_js(page, "() => typeof window.require === 'function'")
         return page
 
     def main_process(self) -> psutil.Process:

@@ -5,7 +5,7 @@ a server that follows the real app's rules (SPEC section 3a), for one account.
 Routes (loopback only; a POST or WebSocket from a page of another origin is refused):
     GET  /                     the WhatsApp Web page (`/?post_logout=1` after a logout)
     GET  /static/{name}        its scripts
-    GET  /ws                   the page's WebSocket (protocol in `tests.whatsapp.account`)
+    GET  /ws                   the page's WebSocket (protocol in `tests.whatsapp.wire`)
     GET  /wa/qr?text=          {"size", "rows"}: the QR code of `text` (the page draws it)
     GET  /wa                   state: {"connections", "pushed", "received", "queued", "fault",
                                "logged_in", "qr", "state", "deliveries", "sent", ...}
@@ -29,17 +29,16 @@ import contextlib
 import functools
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from httpkit import ApiError, AppServer, json_errors, read_json_object, same_origin
-from tests.whatsapp.account import BLOCKING_STATES, Account, FaultMode, Link, OwnMessage, Send
+from tests.whatsapp.account import Account
+from tests.whatsapp.control import Control
+from tests.whatsapp.wire import BLOCKING_STATES, FaultMode, Link, OwnMessage, Send
 
 __all__ = ["DoubleOptions", "WhatsAppDouble", "create_app"]
 
@@ -55,6 +54,7 @@ class DoubleOptions:
     phone: str = "15550100001"
     lid: str = "201234567890123"
     load_delay: float = 0.3  # the page's bundle "loads" this long before window.require exists
+    connect_delay: float = 0.2  # then the app boots (keys, handshake) this long before it connects
     qr_interval: float = 20.0  # Conn.ref changes this often on the login screen
     qr_refs: int = 6  # refs per QR round; then UNPAIRED_IDLE until Cmd.refreshQR()
     ack_delay: float = 0.05  # own message: server ack 1 after this, ack 2 after twice this
@@ -140,6 +140,7 @@ def create_app(options: DoubleOptions | None = None) -> web.Application:
     async def index(request: web.Request) -> web.Response:
         opts = double.options
         config = {"loadDelayMs": round(opts.load_delay * 1000), "version": VERSION,
+                  "connectDelayMs": round(opts.connect_delay * 1000),
                   "noLoader": double.account.page_fault() == FaultMode.NO_LOADER,
                   "historyPage": opts.history_page, "platform": opts.platform}
         html = page.replace("{{config}}", json.dumps(config).replace("<", "\\u003c"))
@@ -343,60 +344,3 @@ class WhatsAppDouble(AppServer):
     @property
     def control(self) -> Control:
         return Control(self.url)
-
-
-class ControlError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"{status}: {message}")
-        self.status = status
-
-
-class Control:
-    """The control API over HTTP, synchronous (urllib), for test threads."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def state(self) -> dict[str, Any]:
-        return self._call("GET", "/wa")
-
-    def push(self, sender: str, body: str, *, ciphertext: bool = False,
-             decrypt_after: float | None = None) -> str:
-        payload: dict[str, Any] = {"from": sender, "body": body, "ciphertext": ciphertext}
-        if decrypt_after is not None:
-            payload["decrypt_after"] = decrypt_after
-        return str(self._call("POST", "/wa/messages", payload)["id"])
-
-    def decrypt(self, message_id: str) -> dict[str, Any]:
-        return self._call("POST", "/wa/decrypt", {"id": message_id})
-
-    def fault(self, mode: str, *, sticky: bool = False) -> dict[str, Any]:
-        return self._call("POST", "/wa/fault", {"mode": mode, "sticky": sticky})
-
-    def scan(self, qr: str) -> dict[str, Any]:
-        return self._call("POST", "/wa/scan", {"qr": qr})
-
-    def pair(self, code: str) -> dict[str, Any]:
-        return self._call("POST", "/wa/pair", {"code": code})
-
-    def login(self) -> dict[str, Any]:
-        return self._call("POST", "/wa/login", {})
-
-    def disconnect(self) -> dict[str, Any]:
-        return self._call("POST", "/wa/disconnect", {})
-
-    def socket_state(self, value: str) -> dict[str, Any]:
-        return self._call("POST", "/wa/socket-state", {"state": value})
-
-    def _call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(f"{self.url}{path}", data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                answer: dict[str, Any] = json.load(response)
-        except urllib.error.HTTPError as exc:
-            with exc:
-                message = json.load(exc).get("error", exc.reason)
-            raise ControlError(exc.code, str(message)) from None
-        return answer

@@ -12,7 +12,8 @@ from playwright.async_api import Error
 
 from tests.helpers import wait_until
 from tests.whatsapp.browser import Browser, connected, js, run, seen, wait_js
-from tests.whatsapp.double import ControlError, WhatsAppDouble
+from tests.whatsapp.control import ControlError
+from tests.whatsapp.double import WhatsAppDouble
 from tests.whatsapp.snippets import SEND_TO_SELF_JS
 
 pytestmark = pytest.mark.browser

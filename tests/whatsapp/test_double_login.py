@@ -12,7 +12,8 @@ from playwright.async_api import Page
 
 from tests.helpers import wait_until
 from tests.whatsapp.browser import Browser, js, run, seen, state_is, wait_js, watch
-from tests.whatsapp.double import ControlError, WhatsAppDouble
+from tests.whatsapp.control import ControlError
+from tests.whatsapp.double import WhatsAppDouble
 from tests.whatsapp.snippets import PAIRING_CODE_JS, QR_TEXT_JS, TAKEOVER_JS
 
 pytestmark = pytest.mark.browser

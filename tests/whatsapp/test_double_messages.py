@@ -52,8 +52,7 @@ def test_a_received_message_is_never_pushed_again_to_that_browser(
     double.control.disconnect()  # a network blip: the page reconnects
     wait_js(page, "() => window.__seen.states.includes('TIMEOUT')")
     connected(page)
-    js(page, "() => location.reload()")
-    page = browser.open(page)
+    browser.reload(page)
     connected(page)
     second = browser.open()  # a new page on the same profile takes the session over
     connected(second)

@@ -1,6 +1,6 @@
 /* The page's core: after the bundle's load delay it defines window.Debug and window.require
  * (unless the server said "no_loader"), loads the device store's history into the collections
- * (isNewMsg false), then keeps one WebSocket to the server (protocol in account.py).
+ * (isNewMsg false), then keeps one WebSocket to the server (protocol in wire.py).
  *
  * Rules it follows (SPEC section 3a): a message from the server is stored (IndexedDB,
  * committed), added to Msg and its chat (isNewMsg true, "add"), then acknowledged with a
@@ -58,6 +58,7 @@
         }
       }
       for (const record of await this.store.unacked()) this.unacked.set(record.key, record);
+      await sleep(config.connectDelayMs); // boot and handshake: real pages take a while
       this.connect();
     }
 
