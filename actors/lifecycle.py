@@ -43,8 +43,10 @@ def webhook_for(event: LifecycleEvent) -> tuple[str, dict[str, Any]] | None:
                                          "cleared": event.detail}
         case EventName.REACHED_MAX_RESTARTS:
             return "session.health_failed", {"reason": str(event.reason), "detail": event.detail}
-        case EventName.AUTH_REQUIRED:
-            return "session.auth_required", {"detail": event.detail}
+        case EventName.AUTH_REQUIRED:  # detail: "reason: what it means" (the session says so)
+            reason, _, text = event.detail.partition(": ")
+            return "session.auth_required", {"reason": reason if text else "logout",
+                                             "detail": text or event.detail}
         case EventName.CHILD_OFFLINE:
             return "session.offline", {"detail": event.detail}
         case EventName.CHILD_STOPPED:

@@ -60,8 +60,14 @@ BEAT_SCRIPT = """
   setInterval(beat, %(ms)d);
 })();
 """
+# Why a login is needed, as `session.auth_required` says it (`data.reason`), and what it means.
+LOGIN_REASONS = {
+    "logout": "the app shows its login screen",
+    "conflict": "the account was opened in another browser, which took it over",
+}
 START_TIMEOUT = 120.0  # seconds to the first heartbeat: queued behind other launches, then open
 CLOSE_TIMEOUT = 3.0  # a graceful close of the browser; after it the tree is killed anyway
+OPEN_MARGIN = 5.0  # seconds past an adapter's own load timeout before its open is cut short
 READ_TIMEOUT = 30.0  # one slice of the app's history
 OFFLINE_RETRY_MAX = 60.0  # seconds between attempts to load an app that cannot be reached
 CONSOLE_LINES = 50
@@ -93,6 +99,7 @@ class SessionSettings:
     executable: str
     args: tuple[str, ...]
     launch_timeout: float = 30.0
+    load_timeout: float | None = None  # the app's own load time; None: what its adapter says
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +183,9 @@ class BrowserSession(SupervisedActor):
         self.settings = settings
         self.deps = deps
         self.adapter = settings.adapter(settings.id, settings.url)
+        # The app may need longer than a launch to load (WhatsApp Web syncs first).
+        self._load_timeout = settings.load_timeout or max(settings.launch_timeout,
+                                                          settings.adapter.load_timeout)
         self.clock = ctx.clock
         self.console: deque[str] = deque(maxlen=CONSOLE_LINES)  # appended on the driver loop
         self._driver: Driver | None = None
@@ -211,7 +221,9 @@ class BrowserSession(SupervisedActor):
             budget=policy.budget,
             liveness=Liveness(heartbeat_timeout=policy.heartbeat_timeout,
                               activity_timeout=policy.activity_timeout,
-                              start_timeout=max(policy.heartbeat_timeout, START_TIMEOUT)),
+                              # queued behind other launches, then the app's own load time
+                              start_timeout=max(policy.heartbeat_timeout, START_TIMEOUT,
+                                                settings.adapter.load_timeout + 60.0)),
         )
 
     # --- lifecycle (the actor's thread) ---------------------------------------------------------
@@ -235,7 +247,9 @@ class BrowserSession(SupervisedActor):
                 raise BrowserGone(f"no browser process found for profile {s.profile_dir}: it "
                                   "could not be freed from outside if it hung")
             self.ctx.add_kill_hook(self._tree.kill)
-            loaded = self._run(self.adapter.open(self._page, s.launch_timeout), s.launch_timeout)
+            # The adapter keeps to its timeout and says why it ran out; ours is the backstop.
+            loaded = self._run(self.adapter.open(self._page, self._load_timeout),
+                               self._load_timeout + OPEN_MARGIN)
         except BaseException:
             self._kill_profile()  # a launch cut short may have left its browser running
             raise
@@ -343,8 +357,9 @@ class BrowserSession(SupervisedActor):
 
     def _beaten(self, state: str) -> None:
         self._beat(self.clock.monotonic())
+        name, _, why = state.partition(":")
         try:
-            auth = AuthState(state)
+            auth = AuthState(name)
         except ValueError:
             auth = AuthState.LOADING
         if auth is self._auth or auth is AuthState.LOADING:
@@ -352,10 +367,11 @@ class BrowserSession(SupervisedActor):
         previous, self._auth = self._auth, auth
         if auth is AuthState.AUTH_REQUIRED:
             self._canary.drop()
-            self.ctx.auth_required("the app shows its login screen")
+            reason, _, text = (why or "logout").partition(":")
+            self.ctx.auth_required(f"{reason}: {text.strip() or LOGIN_REASONS.get(reason, reason)}")
         elif auth is AuthState.OFFLINE:
             self._canary.drop()
-            self.ctx.offline("the app lost its server; it reconnects by itself")
+            self.ctx.offline(why or "the app lost its server; it reconnects by itself")
         elif auth is AuthState.READY:
             if previous in (AuthState.AUTH_REQUIRED, AuthState.OFFLINE):
                 self._canary_failures = 0
@@ -388,8 +404,8 @@ class BrowserSession(SupervisedActor):
         def done(error: str) -> _Loaded:
             return _Loaded(error, unreachable="net::ERR_" in error)
 
-        self._submit(self.adapter.open(self._page, self.settings.launch_timeout),
-                     self.settings.launch_timeout, lambda _: _Loaded(), done)
+        self._submit(self.adapter.open(self._page, self._load_timeout),
+                     self._load_timeout + OPEN_MARGIN, lambda _: _Loaded(), done)
 
     def _loaded(self, error: str, unreachable: bool) -> None:
         if error and not unreachable:

@@ -30,7 +30,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_the_embedded_default_config_is_valid() -> None:
     result = check(ROOT / "supervisor.yaml")
     assert result.returncode == 0, result.stderr
-    expected = f"{ROOT / 'supervisor.yaml'}: ok (3 sessions, policies: default)"
+    expected = f"{ROOT / 'supervisor.yaml'}: ok (3 sessions, policies: default, whatsapp)"
     assert result.stdout.strip() == expected
     assert result.stderr == ""
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from actors.adapters.whatsapp import WhatsAppAdapter
 from actors.front_config import HttpConfig
 from actors.policy import CanaryPolicy, Policy
 from runtime import Backoff, OnExhausted, RestartBudget
@@ -93,7 +94,7 @@ def test_an_empty_file_is_all_defaults() -> None:
     config = parse("")
     assert config.sessions == ()
     assert config.simulator is None
-    assert config.policies == {"default": Policy()}
+    assert config.policies == {"default": Policy(), "whatsapp": WhatsAppAdapter.default_policy}
 
 
 # --- every error names its line and key path ---------------------------------------------------
@@ -120,7 +121,7 @@ def test_duplicate_session_ids_are_errors_that_point_at_the_first() -> None:
 
 def test_an_unknown_policy_name_is_an_error() -> None:
     assert errors(SESSION + "    policy: fast\n") == [
-        "f.yaml:4: sessions[0].policy: unknown policy 'fast' (defined: default)"]
+        "f.yaml:4: sessions[0].policy: unknown policy 'fast' (defined: default, whatsapp)"]
 
 
 def test_an_unknown_on_exhausted_is_an_error() -> None:
@@ -256,3 +257,17 @@ def test_sessions_share_a_driver_per_shard_of_a_configured_size() -> None:
     assert parse("browser: {sessions_per_driver: 4}\n").browser.sessions_per_driver == 4
     (line,) = errors("browser: {sessions_per_driver: 0}\n")
     assert "browser.sessions_per_driver" in line
+
+
+def test_a_whatsapp_session_needs_no_url_and_gets_a_policy_safe_for_a_real_account() -> None:
+    config = parse("sessions:\n  - {id: phone-1, adapter: whatsapp}\n"
+                   "  - {id: phone-2, adapter: whatsapp, policy: default}\n")
+    first, second = config.sessions
+    assert (first.url, first.policy_name) == ("https://web.whatsapp.com/", "whatsapp")
+    assert first.policy.canary is not None and first.policy.canary.interval == 300.0
+    assert second.policy == Policy()
+    redefined = parse("policies:\n  whatsapp: {canary: {interval: 10m}}\n"
+                      "sessions:\n  - {id: phone-1, adapter: whatsapp}\n").sessions[0].policy
+    assert redefined.canary == CanaryPolicy(interval=600.0, timeout=30.0, failures=2)
+    (line,) = errors("sessions:\n  - {id: a}\n")
+    assert "missing key: url" in line  # the simulator has no address of its own

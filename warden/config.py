@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from actors.adapters import BUILTIN_ADAPTERS
+from actors.adapters import BUILTIN_ADAPTERS, load_adapter
 from actors.front_config import HttpConfig
 from actors.ids import SESSION_ID_RULE, is_session_id
 from actors.policy import CanaryPolicy, Policy
@@ -39,6 +39,11 @@ __all__ = [
     "parse_config",
 ]
 
+# What built-in adapters bring: a default url, a policy named after them.
+ADAPTER_URLS = {name: url for name in BUILTIN_ADAPTERS
+                if (url := load_adapter(name).default_url) is not None}
+ADAPTER_POLICIES = {name: policy for name in BUILTIN_ADAPTERS
+                    if (policy := load_adapter(name).default_policy) is not None}
 ADAPTER_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 MAX_CONFIG_BYTES = 1 << 20  # a config of a thousand sessions is about 100 KiB
 ETC_STATE_DIR = Path("/var/lib/warden")
@@ -226,18 +231,17 @@ class _Reader:
         )
 
     def policies(self, node: Located | None) -> dict[str, Policy]:
-        policies = {"default": Policy()}
+        policies = {"default": Policy(), **ADAPTER_POLICIES}
         if node is None:
             return policies
         if not isinstance(node.value, dict):
             self.fail(node, f"expected a mapping of policy names, got {_kind(node.value)}")
             return policies
-        for name, value in node.value.items():
-            policies[name] = self.policy(value)
+        for name, value in node.value.items():  # a built-in one redefined starts from itself
+            policies[name] = self.policy(value, ADAPTER_POLICIES.get(name, Policy()))
         return policies
 
-    def policy(self, node: Located) -> Policy:
-        base = Policy()
+    def policy(self, node: Located, base: Policy) -> Policy:
         keys = self.mapping(node, frozenset(
             {"heartbeat", "canary", "activity", "memory", "restart", "on_exhausted"}))
         if keys is None:
@@ -254,7 +258,7 @@ class _Reader:
         if _is_off(node_canary):
             canary = None
         elif (cn := self.section(node_canary, {"interval", "timeout", "failures"})):
-            assert canary is not None
+            canary = canary or CanaryPolicy()
             canary = CanaryPolicy(
                 interval=self.convert(cn.get("interval"), _positive_duration, canary.interval),
                 timeout=self.convert(cn.get("timeout"), _positive_duration, canary.timeout),
@@ -338,10 +342,12 @@ class _Reader:
                                       f"(first at line {seen[session_id]})")
             seen.setdefault(session_id, keys["id"].line)
             adapter = self.convert(keys.get("adapter"), _adapter, "simulator")
-            if "url" not in keys:
+            default_url = ADAPTER_URLS.get(adapter, "")
+            if "url" not in keys and not default_url:
                 self.fail(item, "missing key: url")
-            url = self.convert(keys.get("url"), _http_url, "")
-            policy_name = self.convert(keys.get("policy"), _string, "default")
+            url = self.convert(keys.get("url"), _http_url, default_url)
+            policy_name = self.convert(keys.get("policy"), _string,
+                                       adapter if adapter in ADAPTER_POLICIES else "default")
             if policy_name not in policies:
                 self.fail(keys["policy"], f"unknown policy {policy_name!r} "
                                           f"(defined: {', '.join(sorted(policies))})")

@@ -16,7 +16,10 @@ __all__ = [
 ]
 
 # Built-in adapters by config name, imported only when used (they import Playwright).
-BUILTIN_ADAPTERS = {"simulator": "actors.adapters.simulator:SimulatorAdapter"}
+BUILTIN_ADAPTERS = {
+    "simulator": "actors.adapters.simulator:SimulatorAdapter",
+    "whatsapp": "actors.adapters.whatsapp:WhatsAppAdapter",
+}
 
 
 def load_adapter(name: str) -> type[Adapter]:

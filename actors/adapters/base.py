@@ -23,6 +23,8 @@ from typing import Any, ClassVar, Protocol
 
 from playwright.async_api import Page
 
+from actors.policy import Policy
+
 __all__ = ["EVENT_BINDING", "Adapter", "AuthState", "InboundMessage", "SessionSink"]
 
 logger = logging.getLogger(__name__)
@@ -79,10 +81,18 @@ class Adapter(ABC):
     """One web app. Built-in: `simulator`. Others load from `package.module:Class`."""
 
     name: ClassVar[str]
+    #: The app's address when a session gives none (None: a session must give its `url`).
+    default_url: ClassVar[str | None] = None
+    #: Seconds the app may take to load and show a screen (a session's launch timeout, if more).
+    load_timeout: ClassVar[float] = 30.0
     #: Whether the app can log in with a pairing code typed on the phone (`pairing_code`).
     pairing: ClassVar[bool] = False
+    #: The policy for this app's sessions that give none, as a policy named after the adapter
+    #: (a config may redefine it); None: the `default` policy.
+    default_policy: ClassVar[Policy | None] = None
     #: A JavaScript expression the page evaluates on each of its heartbeats: which screen the
-    #: app shows, an `AuthState` value (anything else counts as loading).
+    #: app shows, an `AuthState` value (anything else counts as loading), optionally followed
+    #: by ":" and why (`auth_required:conflict`, `offline:...`).
     state_expression: ClassVar[str] = "'ready'"
 
     def __init__(self, session_id: str, url: str) -> None:

@@ -23,6 +23,7 @@ from actors.browser import DEFAULT_ARGS, resolve_executable
 from actors.fleet import fleet_children
 from actors.launch import LaunchGate, Ticket
 from actors.memory import MemorySampler, MemoryWatch
+from actors.pages import Pages
 from actors.policy import CanaryPolicy, Policy
 from actors.session import BrowserSession, SessionDeps, SessionSettings
 from actors.shard import Shard
@@ -102,7 +103,12 @@ class Harness:
     sim: SimulatorServer
     runtime: Runtime
     inbound: Recorder
+    pages: Pages
     lifecycle: list[LifecycleEvent] = field(default_factory=list)
+
+    def evaluate(self, session: str, script: str) -> Any:
+        """Run `script` in the session's page (on its driver loop)."""
+        return self.pages.call_blocking(session, lambda live: live.page.evaluate(script), 10)
 
     def status(self, session: str) -> Any:
         return self.runtime.board.get(session)
@@ -143,7 +149,7 @@ def session_children(sim: SimulatorServer, state: Path, sessions: dict[str, Poli
                      inbound: Recorder, gate: LaunchGate | None = None,
                      start_timeout: float = 60.0, per_driver: int = 16,
                      settings: Mapping[str, Mapping[str, Any]] | None = None,
-                     ) -> tuple[ChildSpec, ...]:
+                     pages: Pages | None = None) -> tuple[ChildSpec, ...]:
     """A memory sampler, then per shard of `per_driver` sessions a driver followed by its
     sessions: the tree `warden run` builds, with test-sized timings. `settings` overrides
     fields of a session's settings, by session id."""
@@ -154,7 +160,7 @@ def session_children(sim: SimulatorServer, state: Path, sessions: dict[str, Poli
         executable=CHROMIUM, args=DEFAULT_ARGS), **(settings or {}).get(session, {}))
         for session, policy in sessions.items()]
     children = fleet_children(own, inbound, per_driver=per_driver, gate=gate or LaunchGate(2),
-                              memory=watch)
+                              memory=watch, pages=pages)
     return (MemorySampler.child_spec(watch, interval=0.5, pss_spacing=0.5), *(
         replace(c, liveness=replace(c.liveness, start_timeout=start_timeout))
         if c.kind == "session" else c for c in children))
@@ -167,12 +173,12 @@ def make_harness(tmp_path: Path) -> Iterator[Any]:
     def make(sessions: dict[str, Policy], **child: Any) -> Harness:
         sim = SimulatorServer("127.0.0.1", 0)
         sim.start()
-        inbound = Recorder()
+        inbound, pages = Recorder(), Pages()
         events = EventBus()
         spec = SupervisorSpec("sessions", session_children(sim, tmp_path, sessions, inbound,
-                                                           **child), tick=0.1)
+                                                           pages=pages, **child), tick=0.1)
         runtime = Runtime(spec, events=events, board=StatusBoard())
-        harness = Harness(sim, runtime, inbound)
+        harness = Harness(sim, runtime, inbound, pages)
         events.subscribe(harness.lifecycle.append)
         started.append(harness)
         runtime.start()
