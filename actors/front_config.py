@@ -6,9 +6,9 @@ Deps are injected, so tests pass fakes for any of them.
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
 
@@ -18,7 +18,10 @@ from actors.views import Board, OutboxStatsSource
 from httpkit.throttle import FailureThrottle
 from runtime import Clock, EventBus, MonotonicClock
 
-__all__ = ["Control", "FrontDeps", "HttpConfig"]
+__all__ = ["Control", "FrontDeps", "HttpConfig", "Reload"]
+
+# POST /reload: re-read the config file and apply it; the HTTP status and JSON body to answer.
+Reload = Callable[[], tuple[int, Mapping[str, Any]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,7 @@ class FrontDeps:
     listener: socket.socket | None = None
     auth_failed: Callable[[str], None] | None = None  # counts a refused token, by reason
     throttle: FailureThrottle = field(default_factory=FailureThrottle)
+    reload: Reload | None = None  # POST /reload; 404 when None
 
     @classmethod
     def build(
@@ -78,6 +82,7 @@ class FrontDeps:
         clock: Clock | None = None,
         listener: socket.socket | None = None,
         auth_failed: Callable[[str], None] | None = None,
+        reload: Reload | None = None,
     ) -> FrontDeps:
         """The deps of a `warden run`: recent events subscribed to `events` (call this before
         the runtime starts so none is missed) and the demo sink verifying with `sink_secret`."""
@@ -87,4 +92,4 @@ class FrontDeps:
         return cls(board=board, control=control, root_running=root_running, events=recent,
                    outbox=outbox, registry=registry,
                    sink=DemoSink(sink_secret, clock=clock), clock=clock, listener=listener,
-                   auth_failed=auth_failed)
+                   auth_failed=auth_failed, reload=reload)
