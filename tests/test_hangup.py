@@ -60,3 +60,13 @@ def test_after_stop_a_hangup_does_nothing() -> None:
     hangups.stop()
     hangups.request()
     assert reloads.count == 0
+
+
+def test_a_hangup_asked_for_before_stop_is_answered_before_the_thread_ends() -> None:
+    reloads = Reloads()
+    reloads.release.set()
+    hangups = Hangups(reloads)
+    hangups.request()
+    hangups.start()
+    hangups.stop()
+    assert reloads.count == 1

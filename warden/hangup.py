@@ -24,11 +24,13 @@ class Hangups:
     def __init__(self, reload: Callable[[], object]) -> None:
         self._reload = reload
         self._wanted = threading.Event()
+        self._asked = False
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="warden-reload", daemon=True)
 
     def request(self) -> None:
         """Ask for a reload (in a signal handler too): it runs once the thread has started."""
+        self._asked = True
         self._wanted.set()
 
     def start(self) -> Hangups:
@@ -36,7 +38,8 @@ class Hangups:
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        """No reload from now on; waits up to `timeout` for one under way."""
+        """No reload after the one under way or asked for (which is answered, if only with a
+        refusal, so that every hangup is in the log); waits up to `timeout` for it."""
         self._stopping = True
         self._wanted.set()
         if self._thread.is_alive():
@@ -45,13 +48,18 @@ class Hangups:
     def _run(self) -> None:
         while True:
             self._wanted.wait()
+            self._wanted.clear()
+            asked, self._asked = self._asked, False  # asks merged here: the file is read next
+            if asked:
+                self._once()
             if self._stopping:
                 return
-            self._wanted.clear()
-            logger.info("SIGHUP: reloading")
-            try:
-                self._reload()
-            except ReloadError:
-                pass  # logged where it was refused
-            except Exception:
-                logger.exception("reload after SIGHUP failed")
+
+    def _once(self) -> None:
+        logger.info("SIGHUP: reloading")
+        try:
+            self._reload()
+        except ReloadError:
+            pass  # logged where it was refused
+        except Exception:
+            logger.exception("reload after SIGHUP failed")
