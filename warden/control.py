@@ -208,12 +208,19 @@ HEADERS = ("SESSION", "STATE", "RESTARTS", "LAST REASON", "HEARTBEAT", "ACTIVITY
 
 
 def format_table(sessions: Sequence[dict[str, Any]], now: float) -> str:
-    """Sessions as aligned columns; ages are measured against `now` (wall-clock seconds)."""
+    """Sessions as aligned columns; ages are measured against `now` (wall-clock seconds).
+
+    ABANDONED (threads left blocked after a kill) is a column only when one is non-zero: it
+    is a fault to look into, and a column of zeros would hide that it appeared.
+    """
     if not sessions:
         return "no sessions"
-    rows = [HEADERS]
+    abandoned = any(s.get("abandoned") for s in sessions)
+    headers = (*HEADERS, "ABANDONED") if abandoned else HEADERS
+    rows: list[tuple[str, ...]] = [headers]
     for s in sessions:
         memory = s.get("memory_bytes")
+        extra = (str(s.get("abandoned") or 0),) if abandoned else ()
         rows.append((
             str(s.get("id")),
             str(s.get("state")),
@@ -223,8 +230,9 @@ def format_table(sessions: Sequence[dict[str, Any]], now: float) -> str:
             _age(now, s.get("last_activity")),
             "-" if memory is None else f"{memory / 2**20:.0f} MiB",
             "-" if s.get("browser_pid") is None else str(s.get("browser_pid")),
+            *extra,
         ))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADERS))]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(headers))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in rows)
