@@ -155,3 +155,20 @@ def test_a_reload_cut_short_by_the_stop_says_so_and_the_stop_completes(run: Flee
     assert isinstance(reload.error, ReloadUnavailable), reload.error
     assert reload.error.message == "warden began stopping while the reload was applied"
     assert stopped == [0]
+
+
+def test_a_change_not_shown_in_time_is_named_and_still_carried_out(run: FleetRun) -> None:
+    run.write(["a", "b"])
+    warden = run.start()
+    assert warden.reloader is not None
+    warden.reloader._timeout = 0.3
+    gate = run.fleet.hold_stop("a")
+    run.write(["b"])
+    status, body = run.post("/reload")
+    assert (status, body) == (500, {"error": "1 of the changes were not made in time",
+                                    "errors": ["a: not done after 0.3s (still under way)"]})
+    gate.set()
+    assert run.wait(lambda: run.board.get("a") is None)
+    run.write(["b", "c"])
+    result = warden.reload()
+    assert (result.added, result.removed, result.unchanged) == (("c",), (), ("b",))

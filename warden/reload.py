@@ -24,7 +24,7 @@ from typing import Any
 from actors.browser import ExecutableNotFound, resolve_executable
 from actors.fleet import Fleet
 from actors.webhook import WebhookConfig
-from runtime import Runtime, UnknownChild
+from runtime import ChildSpec, Runtime, UnknownChild
 from runtime.yamlsource import ConfigError, Problem
 from warden.changes import SessionChanges, fixed_key_problems, session_changes
 from warden.config import Config, load_config
@@ -156,7 +156,8 @@ class Reloader:
             if self._closed:
                 raise ReloadUnavailable("warden began stopping while the reload was applied",
                                         errors)
-            raise ReloadIncomplete(f"{len(errors)} changes were not made", errors)
+            raise ReloadIncomplete(f"{len(errors)} of the changes were not made in time",
+                                   errors)
         logger.info("reload of %s: %s (%.2fs)", self.file, _summary(result), result.seconds)
         return result
 
@@ -188,18 +189,20 @@ class Reloader:
 
     def _apply(self, new: Config, changes: SessionChanges) -> list[str]:
         """Ask the tree for every change, then wait for them to show; the errors."""
-        runtime, fleet, errors = self._runtime, self._fleet, []
+        fleet, errors = self._fleet, []
         asked: list[tuple[str, Future[None], Callable[[], None] | None]] = []
         if self._webhook is not None and new.webhook != self._applied.webhook:
-            asked += [("webhook", done, None)
-                      for done in self._webhook(self._applied.webhook, new.webhook)]
+            try:
+                renewed = self._webhook(self._applied.webhook, new.webhook)
+            except LookupError as exc:  # no webhook actor runs (the root is stopping)
+                renewed = (_failed(exc),)
+            asked += [("webhook", done, None) for done in renewed]
         fleet.per_driver = new.browser.sessions_per_driver
         for session_id in changes.removed:
             fleet.remove(session_id)
             asked.append((session_id, self._remove(session_id), None))
         for settings in changes.changed:
-            done = runtime.replace_child(fleet.replace(settings), keep_stopped=True)
-            asked.append((settings.id, done, None))
+            asked.append((settings.id, self._replace(fleet.replace(settings)), None))
         for settings in changes.added:
             for spec in fleet.add(settings):
                 undo = (lambda i=settings.id: fleet.remove(i)) if spec.id == settings.id else None
@@ -213,10 +216,17 @@ class Reloader:
         errors += self._wait([(shard, self._remove(shard), None) for shard in drivers])
         return errors
 
-    def _add(self, spec: Any) -> Future[None]:
+    def _add(self, spec: ChildSpec) -> Future[None]:
         try:
             return self._runtime.add_child(SESSIONS, spec)
         except (LookupError, ValueError) as exc:
+            return _failed(exc)
+
+    def _replace(self, spec: ChildSpec) -> Future[None]:
+        """A session an operator stopped stays stopped: it starts from `spec` when started."""
+        try:
+            return self._runtime.replace_child(spec, keep_stopped=True)
+        except LookupError as exc:
             return _failed(exc)
 
     def _remove(self, child_id: str) -> Future[None]:
