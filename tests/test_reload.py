@@ -167,6 +167,27 @@ def test_a_session_stopped_by_hand_whose_settings_changed_stays_stopped(run: Fle
     assert run.status("acct-1").details["url"] == "http://127.0.0.1:9/chat/new"
 
 
+GIVE_UP = """\
+  fragile:
+    restart: {max_restarts: 0, cooldown: 10m}
+"""
+
+
+def test_a_failed_session_whose_settings_changed_starts_at_once_with_a_fresh_budget(
+    run: FleetRun,
+) -> None:
+    run.write([Session("acct-1", policy="fragile")], policies=GIVE_UP)
+    warden = run.start()
+    run.fleet.crash("acct-1")
+    run.wait_state("acct-1", S.FAILED)
+    run.write([Session("acct-1", url="http://127.0.0.1:9/chat/fixed", policy="fragile")],
+              policies=GIVE_UP)
+    assert warden.reload().restarted == ("acct-1",)
+    run.wait_state("acct-1", S.HEALTHY)
+    assert run.status("acct-1").details["url"] == "http://127.0.0.1:9/chat/fixed"
+    assert run.status("acct-1").last_restart_reason is Reason.RELOAD
+
+
 # --- refused: nothing changes ---------------------------------------------------------------------
 
 
