@@ -63,6 +63,10 @@ class DemoSink:
         self.rejected = 0
         self.duplicates = 0
 
+    def rekey(self, secret: str) -> None:
+        """Verify with `secret` from now on (the webhook's secret changed on a reload)."""
+        self._webhook = Webhook(signing_key(secret))
+
     def receive(self, body: bytes, headers: Mapping[str, str]) -> ReceivedEvent:
         """Verify and record one delivery; raises SinkRejected (401 bad signature, 400 bad body)."""
         try:

@@ -6,9 +6,9 @@ Deps are injected, so tests pass fakes for any of them.
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
 
@@ -20,7 +20,10 @@ from actors.views import Board, OutboxStatsSource
 from httpkit.throttle import FailureThrottle
 from runtime import Clock, EventBus, MonotonicClock
 
-__all__ = ["Control", "FrontDeps", "HttpConfig"]
+__all__ = ["Control", "FrontDeps", "HttpConfig", "Reload"]
+
+# POST /reload: re-read the config file and apply it; the HTTP status and JSON body to answer.
+Reload = Callable[[], tuple[int, Mapping[str, Any]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,7 @@ class FrontDeps:
     throttle: FailureThrottle = field(default_factory=FailureThrottle)
     pages: Pages | None = None  # sessions' open pages: screenshots, pairing codes
     incidents: IncidentStore | None = None
+    reload: Reload | None = None  # POST /reload; 404 when None
 
     @classmethod
     def build(
@@ -85,6 +89,7 @@ class FrontDeps:
         recent: RecentEvents | None = None,
         pages: Pages | None = None,
         incidents: IncidentStore | None = None,
+        reload: Reload | None = None,
     ) -> FrontDeps:
         """The deps of a `warden run`: recent events subscribed to `events` unless given (call
         this before the runtime starts so none is missed) and the demo sink verifying with
@@ -96,4 +101,4 @@ class FrontDeps:
         return cls(board=board, control=control, root_running=root_running, events=recent,
                    outbox=outbox, registry=registry,
                    sink=DemoSink(sink_secret, clock=clock), clock=clock, listener=listener,
-                   auth_failed=auth_failed, pages=pages, incidents=incidents)
+                   auth_failed=auth_failed, pages=pages, incidents=incidents, reload=reload)

@@ -88,6 +88,7 @@ def build_app(config: HttpConfig, deps: FrontDeps) -> web.Application:
     app.router.add_get("/events", _events)
     app.router.add_get("/webhook", _webhook)
     app.router.add_get("/overview", _overview)
+    app.router.add_post("/reload", _reload)
     app.router.add_post("/demo/webhook", _sink_receive)
     app.router.add_get("/demo/webhook/events", _sink_events)
     return app
@@ -222,6 +223,16 @@ async def _overview(request: web.Request) -> web.Response:
         "webhook": await _webhook_state(request),
         "sink": sink_json(deps.sink, 20),
     })
+
+
+async def _reload(request: web.Request) -> web.Response:
+    """Re-read the config file and apply it; on a thread: it waits for sessions to stop."""
+    await read_json_object(request, optional=True)
+    reload = request.app[DEPS].reload
+    if reload is None:
+        raise ApiError(404, "reload is not enabled")
+    status, body = await asyncio.get_running_loop().run_in_executor(None, reload)
+    return json_response(dict(body), status=status)
 
 
 async def _sink_receive(request: web.Request) -> web.Response:

@@ -114,6 +114,7 @@ def session_json(status: ChildStatus, now: float) -> dict[str, Any]:
         "browser_pid": _details_number(details, "browser_pid"),
         "memory_bytes": _details_number(details, "memory_bytes"),
         "uptime_seconds": _age(now, status.started_at),
+        "abandoned": status.abandoned_threads,  # threads its kills did not free, left blocked
     }
 
 

@@ -143,7 +143,8 @@ class Runtime:
         """Add `spec` as the last child of supervisor `supervisor_id` and start it.
 
         The future is done once the child has started and shows on the board. Raises
-        `UnknownSupervisor` if no such supervisor runs, `ValueError` if the id is taken.
+        `UnknownSupervisor` if no such supervisor runs, `ValueError` if the id is taken (the
+        future fails with one if `spec.depends_on` names no child of that supervisor).
         """
         ref = self.board.supervisor(supervisor_id)
         if ref is None:
@@ -160,13 +161,15 @@ class Runtime:
         """
         return self._send(self._supervisor_of(child_id), RemoveChild(child_id))
 
-    def replace_child(self, spec: ChildSpec) -> Future[None]:
+    def replace_child(self, spec: ChildSpec, *, keep_stopped: bool = False) -> Future[None]:
         """Restart the child `spec.id` from `spec` at once, with a fresh budget (reason `reload`).
 
         The future is done once it runs from `spec` (or was stopped first: it starts from `spec`
-        when next started). Raises `UnknownChild` for an unknown id.
+        when next started). With `keep_stopped`, a child an operator stopped is not started: it
+        starts from `spec` when next started. Raises `UnknownChild` for an unknown id.
         """
-        return self._send(self._supervisor_of(spec.id), ReplaceChild(spec))
+        return self._send(self._supervisor_of(spec.id),
+                          ReplaceChild(spec, keep_stopped=keep_stopped))
 
     def _supervisor_of(self, child_id: str) -> Any:
         ref = self.board.supervisor_of(child_id)

@@ -69,8 +69,8 @@ class Membership:
                 self.add(spec, done, now)
             case RemoveChild(child_id=child_id, done=done):
                 self.remove(child_id, done)
-            case ReplaceChild(spec=spec, done=done):
-                self.reload(spec, done, now)
+            case ReplaceChild(spec=spec, done=done, keep_stopped=keep_stopped):
+                self.reload(spec, done, now, keep_stopped=keep_stopped)
 
     def add(self, spec: ChildSpec, done: Future[None], now: float) -> None:
         """Start `spec` as the last child."""
@@ -78,6 +78,12 @@ class Membership:
             return  # the caller cancelled it before it was read
         if spec.id in self.roster:
             error = ValueError(f"supervisor {self.owner!r} already has a child {spec.id!r}")
+            self._answers.append((done, error))
+            return
+        if spec.depends_on is not None and (spec.depends_on not in self.roster
+                                            or self.removing(spec.depends_on)):
+            error = ValueError(f"{spec.id} depends on {spec.depends_on!r}, which supervisor "
+                               f"{self.owner!r} does not have")
             self._answers.append((done, error))
             return
         self.restarts.start(self.roster.add(spec), now)
@@ -95,8 +101,10 @@ class Membership:
         child.stop_requested()
         self.restarts.keep_down(child)
 
-    def reload(self, spec: ChildSpec, done: Future[None], now: float) -> None:
-        """Restart the child `spec.id` from `spec` at once, its budget fresh."""
+    def reload(self, spec: ChildSpec, done: Future[None], now: float, *,
+               keep_stopped: bool = False) -> None:
+        """Restart the child `spec.id` from `spec` at once, its budget fresh; with
+        `keep_stopped`, a stopped child only takes `spec` for its next start."""
         if not done.set_running_or_notify_cancel():
             return
         child = self.roster.get(spec.id)
@@ -104,6 +112,9 @@ class Membership:
             self._answers.append((done, self._unknown(spec.id)))
             return
         child.respecified(spec)
+        if keep_stopped and child.state is ChildState.STOPPED:
+            self._answers.append((done, None))
+            return
         self._reloads.append((spec.id, child.incarnation, done))
         fault = Fault(child.incarnation, Reason.RELOAD)
         view = self.roster.view(child)

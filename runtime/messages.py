@@ -162,8 +162,10 @@ class RemoveChild:
 class ReplaceChild:
     """Operator: restart the child `spec.id` from `spec`, with a fresh budget (reason `reload`).
 
-    `done` is answered once it runs from the new spec, or once a stop kept it down first.
+    `done` is answered once it runs from the new spec, or once a stop kept it down first. With
+    `keep_stopped`, a child an operator stopped stays stopped and starts from `spec` when started.
     """
 
     spec: ChildSpec
     done: Future[None] = field(default_factory=Future, compare=False)
+    keep_stopped: bool = False

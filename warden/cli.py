@@ -1,4 +1,4 @@
-"""The `warden` command: run, check, status, restart/stop/start, sim, outbox.
+"""The `warden` command: run, check, status, restart/stop/start, reload, sim, outbox.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.
 """
@@ -43,6 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--url", default=os.environ.get("WARDEN_URL", DEFAULT_URL))
         sub.add_argument("--token", default=os.environ.get("WARDEN_API_TOKEN", ""))
 
+    reload = commands.add_parser(
+        "reload", help="validate a config file, then have the running warden apply its own")
+    reload.add_argument("-c", "--config", default="supervisor.yaml")
+    reload.add_argument("--url", default=os.environ.get("WARDEN_URL"),
+                        help="default: the config's http.listen")
+    reload.add_argument("--token", default=os.environ.get("WARDEN_API_TOKEN"),
+                        help="default: $WARDEN_API_TOKEN, else the config's http.token")
+
     sim = commands.add_parser("sim", help="run the chat simulator alone")
     sim.add_argument("--listen", default="127.0.0.1:3002")
 
@@ -75,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.command == "status":
                 return control.status(args.url, args.token, as_json=args.json)
             return control.command(args.command, args.session, args.url, args.token)
+        case "reload":
+            return reload(args.config, args.url, args.token)
         case "sim":
             from httpkit import is_loopback, split_listen
             from simulator.app import serve
@@ -108,6 +118,20 @@ def check(path: str) -> int:
     print(f"{path}: ok ({len(config.sessions)} sessions, "
           f"policies: {', '.join(sorted(config.policies))})")
     return 0
+
+
+def reload(path: str, url: str | None, token: str | None) -> int:
+    """Validate `path` here (exit 2 with its errors), then ask the runtime to reload."""
+    from warden import control
+    from warden.config import ConfigError, load_config
+
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(exc.render(), file=sys.stderr)
+        return 2
+    return control.reload(url or control.url_of(config.http.host, config.http.port),
+                          config.http.token if token is None else token, path)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import binascii
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -81,6 +81,17 @@ class Config:
     policies: Mapping[str, Policy]
     sessions: tuple[SessionConfig, ...]
     simulator: SimulatorConfig | None
+    # The line of every key written, by path (`http.listen`, `sessions[2].url`): where a reload
+    # that cannot be applied points.
+    lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def line(self, path: str) -> int:
+        """The line `path` was written on, else that of its nearest written parent (0: none)."""
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path.rpartition(".")[0]
+        return 0
 
 
 def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
@@ -122,6 +133,7 @@ class _Reader:
     def __init__(self, file: str) -> None:
         self.file = file
         self.problems: list[Problem] = []
+        self.lines: dict[str, int] = {}
 
     def fail(self, where: Located, message: str, path: str | None = None) -> None:
         self.problems.append(Problem(where.line, where.path if path is None else path, message))
@@ -131,6 +143,7 @@ class _Reader:
             self.fail(node, f"expected a mapping, got {_kind(node.value)}")
             return None
         for key, value in node.value.items():
+            self.lines[node.child_path(key)] = node.key_lines.get(key, value.line)
             if key not in allowed:
                 self.problems.append(Problem(
                     node.key_lines.get(key, value.line), node.child_path(key),
@@ -171,6 +184,7 @@ class _Reader:
             policies=policies,
             sessions=self.sessions(top.get("sessions"), policies),
             simulator=self.simulator(top.get("simulator")),
+            lines=self.lines,
         )
 
     def http(self, node: Located | None) -> HttpConfig:

@@ -1,4 +1,4 @@
-"""The control client is the CLI's side of the HTTP API: `warden status|restart|stop|start`.
+"""The control client is the CLI's side of the HTTP API: `warden status|restart|stop|start|reload`.
 
 Standard library only (urllib). Exit codes: 0 ok, 1 the runtime cannot be reached or failed,
 2 bad usage (a URL that is not http:// or https://, unauthorized, unknown session).
@@ -7,6 +7,7 @@ Standard library only (urllib). Exit codes: 0 ok, 1 the runtime cannot be reache
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import urllib.error
@@ -16,10 +17,12 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, TextIO
 
-__all__ = ["ApiFailure", "check_token", "check_url", "command", "format_table", "status"]
+__all__ = ["ApiFailure", "check_token", "check_url", "command", "format_table", "reload",
+           "status", "url_of"]
 
 Action = Literal["restart", "stop", "start"]
 TIMEOUT = 10.0
+RELOAD_TIMEOUT = 150.0  # a reload waits for sessions to stop, and for a reload before it
 UNAUTHORIZED = "unauthorized: pass --token or set WARDEN_API_TOKEN"
 
 
@@ -56,7 +59,13 @@ def check_token(token: str) -> str:
     return token
 
 
-def _request(method: str, url: str, token: str) -> tuple[int, Any]:
+def url_of(host: str, port: int) -> str:
+    """The URL that reaches a front listening on `host:port` from this machine."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _request(method: str, url: str, token: str, timeout: float = TIMEOUT) -> tuple[int, Any]:
     headers = {"Accept": "application/json"}
     if token:
         # Sent as UTF-8 bytes (http.client writes header text as Latin-1): `tök` and `t€k`
@@ -65,7 +74,7 @@ def _request(method: str, url: str, token: str) -> tuple[int, Any]:
     request = urllib.request.Request(url, method=method, headers=headers,
                                      data=b"" if method == "POST" else None)
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, _json(response.read())
     except urllib.error.HTTPError as exc:
         with exc:
@@ -159,6 +168,39 @@ def command(action: Action, session: str, url: str, token: str, *,
     return 0
 
 
+def reload(url: str, token: str, file: str, *, out: TextIO | None = None,
+           err: TextIO | None = None) -> int:
+    """Ask the runtime at `url` to re-read its config file (`file` was validated here)."""
+    out, err = out or sys.stdout, err or sys.stderr
+    try:
+        code, body = _request("POST", check_url(url).rstrip("/") + "/reload", check_token(token),
+                              timeout=RELOAD_TIMEOUT)
+    except ApiFailure as failure:
+        print(failure.message, file=err)
+        return failure.exit_code
+    if code == 401:
+        print(UNAUTHORIZED, file=err)
+        return 2
+    if code != 202 or not isinstance(body, dict):
+        what = ("it has no /reload (an older warden?)" if code == 404
+                else _error_text(body, code))
+        print(f"warden at {url}: {what}", file=err)
+        errors = body.get("errors") if isinstance(body, dict) else None
+        for line in errors if isinstance(errors, list) else ():
+            print(f"  {line}", file=err)
+        return 2 if code == 400 else 1
+    counts = ", ".join(f"{len(body.get(k) or [])} {k}" for k in
+                       ("added", "removed", "restarted", "unchanged"))
+    print(f"reloaded {body.get('file') or file}: {counts}", file=out)
+    for key in ("added", "removed", "restarted"):
+        if body.get(key):
+            print(f"  {key}: {', '.join(map(str, body[key]))}", file=out)
+    running = body.get("file")
+    if isinstance(running, str) and os.path.realpath(running) != os.path.realpath(file):
+        print(f"note: the running warden reads {running}, not {file} (checked here)", file=err)
+    return 0
+
+
 # --- the table ----------------------------------------------------------------------------------
 
 HEADERS = ("SESSION", "STATE", "RESTARTS", "LAST REASON", "HEARTBEAT", "ACTIVITY", "MEMORY",
@@ -166,12 +208,19 @@ HEADERS = ("SESSION", "STATE", "RESTARTS", "LAST REASON", "HEARTBEAT", "ACTIVITY
 
 
 def format_table(sessions: Sequence[dict[str, Any]], now: float) -> str:
-    """Sessions as aligned columns; ages are measured against `now` (wall-clock seconds)."""
+    """Sessions as aligned columns; ages are measured against `now` (wall-clock seconds).
+
+    ABANDONED (threads left blocked after a kill) is a column only when one is non-zero: it
+    is a fault to look into, and a column of zeros would hide that it appeared.
+    """
     if not sessions:
         return "no sessions"
-    rows = [HEADERS]
+    abandoned = any(s.get("abandoned") for s in sessions)
+    headers = (*HEADERS, "ABANDONED") if abandoned else HEADERS
+    rows: list[tuple[str, ...]] = [headers]
     for s in sessions:
         memory = s.get("memory_bytes")
+        extra = (str(s.get("abandoned") or 0),) if abandoned else ()
         rows.append((
             str(s.get("id")),
             str(s.get("state")),
@@ -181,8 +230,9 @@ def format_table(sessions: Sequence[dict[str, Any]], now: float) -> str:
             _age(now, s.get("last_activity")),
             "-" if memory is None else f"{memory / 2**20:.0f} MiB",
             "-" if s.get("browser_pid") is None else str(s.get("browser_pid")),
+            *extra,
         ))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADERS))]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(headers))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in rows)

@@ -1,7 +1,8 @@
 """`warden run`: one Warden process — outbox, simulator, supervision tree, signals, systemd.
 
 SIGTERM or SIGINT stops the tree in reverse order and exits 0 (1 if the root had failed);
-a second signal kills the browsers and exits at once. Before anything starts, the state
+a second signal kills the browsers and exits at once. SIGHUP re-reads the config file and
+applies what changed (`warden.reload`). Before anything starts, the state
 directory is locked and both listen addresses are bound: a taken one exits 2 at once, naming
 the address and the cause, before any browser is launched. Files it creates are its own
 (umask 077): the outbox holds message bodies.
@@ -25,6 +26,7 @@ from typing import Any, TextIO
 from prometheus_client import CollectorRegistry
 
 from actors.browser import ExecutableNotFound, kill_leftovers, resolve_executable
+from actors.fleet import FleetSpecs
 from actors.front import FrontDeps
 from actors.incidents import IncidentRecorder, IncidentStore
 from actors.lifecycle import LifecycleWebhooks
@@ -35,9 +37,12 @@ from httpkit import ListenError, bind_listen
 from runtime import EventBus, Runtime, StatusBoard
 from warden import systemd
 from warden.config import Config, ConfigError, load_config
+from warden.hangup import Hangups
 from warden.logs import configure_logging
 from warden.metrics import Metrics
-from warden.tree import TreeParts, build_tree
+from warden.reload import Reloaded, Reloader, ReloadUnavailable, http_answer
+from warden.tree import TreeParts, build_tree, sessions_fleet
+from warden.webhook_reload import WebhookRenewal
 
 __all__ = ["Warden", "run"]
 
@@ -100,9 +105,13 @@ def raise_fd_limit(wanted: int = FD_LIMIT) -> int:
 class Warden:
     """Everything one `warden run` owns, started in dependency order and stopped in reverse."""
 
-    def __init__(self, config: Config, executable: str) -> None:
+    def __init__(self, config: Config, executable: str, *,
+                 fleet_specs: FleetSpecs | None = None) -> None:
         self.config = config
         self.executable = executable
+        self.fleet_specs = fleet_specs  # None: real drivers and browser sessions
+        self.reloader: Reloader | None = None
+        self._closing = False
         self.events = EventBus()
         self.board = StatusBoard()
         self.registry = CollectorRegistry()
@@ -141,12 +150,20 @@ class Warden:
                                events=self.events, control=self, outbox=outbox,
                                registry=self.registry, root_running=self.running,
                                listener=self.listener, auth_failed=metrics.auth_failed,
-                               recent=recent, pages=pages, incidents=store)
+                               recent=recent, pages=pages, incidents=store,
+                               reload=self.reload_answer)
+        fleet = sessions_fleet(config, outbox, self.fleet_specs, pages=pages,
+                               incidents=IncidentRecorder(store, pages, self.board, recent))
         spec = build_tree(config, TreeParts(
             executable=self.executable, inbound=outbox, events=self.events, board=self.board,
-            outbox=outbox, observer=metrics, front=deps, pages=pages,
-            incidents=IncidentRecorder(store, pages, self.board, recent)))
-        self.runtime = Runtime(spec, events=self.events, board=self.board).start()
+            outbox=outbox, observer=metrics, front=deps, fleet=fleet))
+        runtime = Runtime(spec, events=self.events, board=self.board)
+        self.reloader = Reloader(config, runtime, fleet, executable=self.executable,
+                                 webhook=WebhookRenewal(runtime, outbox, metrics, deps.sink),
+                                 notify=systemd.notify)
+        if self._closing:
+            self.reloader.close()
+        self.runtime = runtime.start()
         return self.runtime
 
     def running(self) -> bool:
@@ -162,7 +179,23 @@ class Warden:
     def start_child(self, child_id: str) -> bool:
         return self.runtime is not None and self.runtime.start_child(child_id)
 
+    # reload, from the front, SIGHUP or a test: any thread
+    def reload(self) -> Reloaded:
+        if self.reloader is None:
+            raise ReloadUnavailable("warden is starting: the reload was refused")
+        return self.reloader.reload()
+
+    def reload_answer(self) -> tuple[int, dict[str, Any]]:
+        return http_answer(self.reload)
+
+    def closing(self) -> None:
+        """Refuse reloads from now on: it is stopping (safe in a signal handler)."""
+        self._closing = True
+        if self.reloader is not None:
+            self.reloader.close()
+
     def stop(self) -> int:
+        self.closing()
         code = self.runtime.stop() if self.runtime is not None else 0
         if self.outbox is not None:
             self.outbox.close()
@@ -197,11 +230,14 @@ def run(config_path: str, *, log_format: str = "text", log_level: str = "INFO") 
     signals = 0
     warden = Warden(config, executable)
 
+    hangups = Hangups(warden.reload)
+
     def on_signal(signum: int, frame: FrameType | None) -> None:
         nonlocal signals
         signals += 1
         if signals == 1:
             logger.info("%s: stopping (send it again to force)", signal.Signals(signum).name)
+            warden.closing()
             stop.set()
         else:
             logger.warning("second signal: killing browsers and exiting now")
@@ -210,6 +246,8 @@ def run(config_path: str, *, log_format: str = "text", log_level: str = "INFO") 
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # Its default action ends the process: `systemctl reload` or a closed terminal would kill it.
+    signal.signal(signal.SIGHUP, lambda signum, frame: hangups.request())
     try:
         runtime = warden.start()
     except (AlreadyRunning, ListenError) as exc:
@@ -223,6 +261,7 @@ def run(config_path: str, *, log_format: str = "text", log_level: str = "INFO") 
     logger.info("warden running: %d sessions, http://%s:%d/", len(config.sessions),
                 config.http.host, config.http.port)
     systemd.notify("READY=1")
+    hangups.start()  # a SIGHUP that came during the start is applied now
     ping = systemd.watchdog_interval()
     while not stop.wait(ping or 1.0):
         if not runtime.running:
@@ -233,5 +272,6 @@ def run(config_path: str, *, log_format: str = "text", log_level: str = "INFO") 
             systemd.notify("WATCHDOG=1")
     systemd.notify("STOPPING=1")
     code = warden.stop()
+    hangups.stop()
     logger.info("warden stopped (exit %d)", code)
     return code

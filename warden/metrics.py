@@ -1,8 +1,9 @@
 """Warden's Prometheus metrics, on a registry the caller owns, never the global one.
 
 Session and actor gauges, and the totals each child's supervisor keeps across its incarnations,
-are read from the status board at scrape time; restart counts, recovery times and webhook
-deliveries are counted as they happen; outbox levels are read from the outbox at scrape time.
+are read from the status board at scrape time; restart counts, abandoned threads, recovery times
+and webhook deliveries are counted as they happen; outbox levels are read from the outbox at
+scrape time.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class Metrics:
         self._restarts: defaultdict[tuple[str, str], int] = defaultdict(int)
         self._deliveries: dict[str, int] = dict.fromkeys(DELIVERY_OUTCOMES, 0)
         self._auth_failures: dict[str, int] = dict.fromkeys(AUTH_FAILURES, 0)
+        self._abandoned = 0
         self.recovery = Histogram(
             "warden_session_recovery_seconds",
             "Seconds from a session's restart decision to its being healthy again.",
@@ -63,6 +65,9 @@ class Metrics:
 
     def observe(self, event: LifecycleEvent) -> None:
         """Count one lifecycle event (on the emitting thread: quick, no I/O)."""
+        if event.name is EventName.CHILD_ABANDONED:  # of any child: each is a thread lost
+            with self._lock:
+                self._abandoned += 1
         if event.kind != SESSION:
             return
         if event.name is EventName.RESTART_SCHEDULED and event.reason is not None:
@@ -98,7 +103,12 @@ class Metrics:
         with self._lock:
             for reason, count in self._auth_failures.items():
                 auth.add_metric((reason,), count)
+            abandoned = self._abandoned
         yield auth
+        yield CounterMetricFamily(
+            "warden_abandoned", "Threads of children that a stop and a kill did not end, "
+            "left blocked (of any child: sessions, drivers, the webhook actor...).",
+            value=abandoned)
 
     def _session_metrics(self, sessions: tuple[ChildStatus, ...]) -> Iterator[Metric]:
         state = GaugeMetricFamily("warden_session_state",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from actors.adapters import load_adapter
 from actors.browser import DEFAULT_ARGS
-from actors.fleet import fleet_children
+from actors.fleet import Fleet, FleetSpecs
 from actors.front import FrontActor, FrontDeps
 from actors.incidents import IncidentRecorder
 from actors.launch import LaunchGate
@@ -21,9 +21,10 @@ from actors.memory import MemorySampler, MemoryWatch
 from actors.outbox import Outbox
 from actors.pages import Pages
 from actors.session import Inbound, SessionSettings
-from actors.webhook import DeliveryObserver, WebhookActor
+from actors.webhook import DeliveryObserver, WebhookActor, WebhookConfig
 from runtime import (
     Backoff,
+    ChildSpec,
     EventBus,
     OnExhausted,
     RestartBudget,
@@ -35,9 +36,11 @@ from runtime import (
 from warden.config import Config, SessionConfig
 
 __all__ = ["MEMORY_INTERVAL", "PSS_SPACING", "ROOT_BUDGET", "SESSIONS", "SESSIONS_BUDGET",
-           "TreeParts", "build_tree", "session_settings"]
+           "WEBHOOK", "TreeParts", "build_tree", "session_settings", "sessions_fleet",
+           "webhook_spec"]
 
 SESSIONS = "sessions"
+WEBHOOK = "webhook"
 # From bench/bench_memory.py: anonymous memory costs 0.06 ms a tree, so every tree is read every
 # 2 s (a leak is caught within two readings: 16 trees cost 0.04% of a core); PSS costs 16-19 ms
 # a tree, so one tree's is read every 20 s (0.09% of a core, whatever the fleet's size).
@@ -59,7 +62,8 @@ SESSIONS_BUDGET = RestartBudget(max_restarts=3, window=3600.0,
 @dataclass(frozen=True, slots=True)
 class TreeParts:
     """What the tree's children are built from, besides the config. Without `outbox` there is
-    no webhook actor; without `front` no HTTP front."""
+    no webhook actor; without `front` no HTTP front; `fleet` lays out the sessions (a new one
+    when None), and keeps the layout for changes while the tree runs."""
 
     executable: str
     inbound: Inbound
@@ -68,8 +72,7 @@ class TreeParts:
     outbox: Outbox | None = None
     observer: DeliveryObserver | None = None
     front: FrontDeps | None = None
-    pages: Pages | None = None
-    incidents: IncidentRecorder | None = None
+    fleet: Fleet | None = None
 
 
 def session_settings(session: SessionConfig, config: Config, executable: str) -> SessionSettings:
@@ -85,12 +88,26 @@ def session_settings(session: SessionConfig, config: Config, executable: str) ->
     )
 
 
+def sessions_fleet(config: Config, inbound: Inbound, specs: FleetSpecs | None = None, *,
+                   pages: Pages | None = None,
+                   incidents: IncidentRecorder | None = None) -> Fleet:
+    """An empty fleet for `config`'s sessions, its memory watched, its drivers on their budget,
+    its pages reachable and its restarts recorded when given where."""
+    return Fleet(inbound, per_driver=config.browser.sessions_per_driver, gate=LaunchGate(),
+                 memory=MemoryWatch(), specs=specs or FleetSpecs.real(DRIVER_BUDGET),
+                 pages=pages, incidents=incidents)
+
+
+def webhook_spec(outbox: Outbox, config: WebhookConfig,
+                 observer: DeliveryObserver | None) -> ChildSpec:
+    return WebhookActor.child_spec(outbox, config, observer, id=WEBHOOK, budget=ROOT_BUDGET)
+
+
 def build_tree(config: Config, parts: TreeParts) -> SupervisorSpec:
-    watch = MemoryWatch()
-    sessions = fleet_children(
-        [session_settings(s, config, parts.executable) for s in config.sessions], parts.inbound,
-        per_driver=config.browser.sessions_per_driver, gate=LaunchGate(), memory=watch,
-        driver_budget=DRIVER_BUDGET, pages=parts.pages, incidents=parts.incidents)
+    fleet = parts.fleet or sessions_fleet(config, parts.inbound)
+    watch = fleet.memory or MemoryWatch()
+    sessions = fleet.lay_out(
+        [session_settings(s, config, parts.executable) for s in config.sessions])
     supervisor = SupervisorSpec(
         id=SESSIONS,
         children=tuple(sessions),
@@ -103,8 +120,7 @@ def build_tree(config: Config, parts: TreeParts) -> SupervisorSpec:
         Supervisor.child_spec(supervisor, parts.events, parts.board, budget=SESSIONS_BUDGET),
     ]
     if parts.outbox is not None:
-        children.insert(0, WebhookActor.child_spec(parts.outbox, config.webhook, parts.observer,
-                                                   budget=ROOT_BUDGET))
+        children.insert(0, webhook_spec(parts.outbox, config.webhook, parts.observer))
     if parts.front is not None:
         children.append(FrontActor.child_spec(config.http, parts.front, budget=ROOT_BUDGET))
     return SupervisorSpec(id="root", children=tuple(children), strategy=Strategy.ONE_FOR_ONE)

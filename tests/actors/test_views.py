@@ -26,7 +26,7 @@ NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 SESSION_FIELDS = {
     "id", "state", "adapter", "restarts", "restarts_total", "last_restart_reason",
     "last_heartbeat", "last_activity", "last_canary", "inactive_seconds", "browser_pid",
-    "memory_bytes", "uptime_seconds",
+    "memory_bytes", "uptime_seconds", "abandoned",
 }
 
 
@@ -61,7 +61,7 @@ def test_a_session_shows_every_field_from_the_snapshot_and_its_details() -> None
     status = make_status(
         state=ChildState.UNHEALTHY, restarts=2, restarts_total=5,
         last_restart_reason=Reason.CANARY, last_heartbeat=NOW - 1.5, last_activity=NOW - 30.25,
-        started_at=NOW - 100.0,
+        started_at=NOW - 100.0, abandoned_threads=1,
         details={"adapter": "simulator", "browser_pid": 4242, "memory_bytes": 123_456_789,
                  "last_canary": NOW - 7.0, "events_total": 9},
     )
@@ -74,7 +74,7 @@ def test_a_session_shows_every_field_from_the_snapshot_and_its_details() -> None
         "last_activity": "2027-01-15T07:59:29.750Z",
         "last_canary": "2027-01-15T07:59:53.000Z",
         "inactive_seconds": 30.25, "browser_pid": 4242, "memory_bytes": 123_456_789,
-        "uptime_seconds": 100.0,
+        "uptime_seconds": 100.0, "abandoned": 1,
     }
 
 

@@ -156,6 +156,45 @@ def test_a_stopped_child_replaced_is_started_from_its_new_spec(harness: Harness)
     harness.wait_state("a", S.HEALTHY)
 
 
+def test_a_stopped_child_replaced_to_stay_stopped_starts_from_its_new_spec_when_started(
+    harness: Harness,
+) -> None:
+    probe = harness.probe
+    starts: list[str] = []
+    runtime = harness.start(harness.spec(counting(probe.spec("a"), starts, "old")))
+    harness.wait_state("a", S.HEALTHY)
+    runtime.stop_child("a")
+    harness.wait_state("a", S.STOPPED)
+    runtime.replace_child(counting(probe.spec("a"), starts, "new"), keep_stopped=True).result(WAIT)
+    assert harness.status("a").state is S.STOPPED
+    assert starts == ["old"]
+    runtime.start_child("a")
+    harness.wait_state("a", S.HEALTHY)
+    assert starts == ["old", "new"]
+
+
+def test_a_running_child_replaced_to_stay_stopped_if_stopped_restarts_all_the_same(
+    harness: Harness,
+) -> None:
+    probe = harness.probe
+    runtime = harness.start(harness.spec(probe.spec("a")))
+    harness.wait_state("a", S.HEALTHY)
+    runtime.replace_child(probe.spec("a"), keep_stopped=True).result(WAIT)
+    assert probe.incarnations("a") == 2
+    assert harness.status("a").last_restart_reason is Reason.RELOAD
+
+
+def test_a_child_added_behind_a_sibling_that_is_not_there_is_refused(harness: Harness) -> None:
+    probe = harness.probe
+    runtime = harness.start(harness.spec(probe.spec("a")))
+    harness.wait_state("a", S.HEALTHY)
+    with pytest.raises(ValueError, match="depends on 'nobody'"):
+        runtime.add_child("sup", probe.spec("b", depends_on="nobody")).result(WAIT)
+    runtime.add_child("sup", probe.spec("c", depends_on="a")).result(WAIT)
+    harness.wait_state("c", S.HEALTHY)
+    assert harness.board.get("b") is None
+
+
 def test_replacing_an_unknown_child_is_refused(harness: Harness) -> None:
     runtime = harness.start(harness.spec(harness.probe.spec("a")))
     with pytest.raises(UnknownChild, match="'nobody'"):
