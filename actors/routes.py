@@ -21,6 +21,7 @@ from actors.auth import AuthFailures, bearer_auth
 from actors.demo_sink import SinkRejected
 from actors.front_config import FrontDeps, HttpConfig
 from actors.ids import is_session_id
+from actors.openapi import describe
 from actors.page_routes import add_page_routes
 from actors.views import (
     SESSION,
@@ -52,14 +53,15 @@ logger = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
 DASHBOARD = Path(__file__).parent / "dashboard"
+STATIC = frozenset(p.name for p in DASHBOARD.iterdir() if p.is_file() and p.name != "index.html")
 LIMIT = re.compile(r"[0-9]{1,9}")
-ACTIONS = {"restart": "restart", "stop": "stop", "start": "start", "disconnect": "stop"}
 MESSAGES = {"restart": "Session restart initiated", "stop": "Session stop initiated",
             "start": "Session start initiated"}
 
 DEPS = web.AppKey("deps", FrontDeps)
 CONFIG = web.AppKey("config", HttpConfig)
 CACHE = web.AppKey("cache", RenderCache)
+OPENAPI = web.AppKey("openapi", bytes)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -74,21 +76,26 @@ def build_app(config: HttpConfig, deps: FrontDeps) -> web.Application:
     app[DEPS] = deps
     app[CONFIG] = config
     app[CACHE] = RenderCache()
+    app[OPENAPI] = dumps(describe(token=bool(config.token),
+                                  metrics_public=config.metrics_public))
     add_page_routes(app, lambda request: request.app[DEPS], _find)
     app.router.add_get("/", _index)
-    app.router.add_static("/static/", DASHBOARD)
+    app.router.add_get("/static/{filename}", _static)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/sessions", _sessions)
     app.router.add_get("/sessions/{id}", _session)
-    app.router.add_post("/sessions/{id}/{action:restart|stop|start}", _command)
+    for action in ("restart", "stop", "start"):
+        app.router.add_post(f"/sessions/{{id}}/{action}", _command(action))
     app.router.add_get("/health/sessions", _health)
     app.router.add_get("/accounts/{id}/status", _session)
-    app.router.add_post("/accounts/{id}/{action:restart|disconnect}", _command)
+    app.router.add_post("/accounts/{id}/restart", _command("restart"))
+    app.router.add_post("/accounts/{id}/disconnect", _command("stop"))
     app.router.add_get("/events", _events)
     app.router.add_get("/webhook", _webhook)
     app.router.add_get("/overview", _overview)
     app.router.add_post("/reload", _reload)
+    app.router.add_get("/openapi.json", _openapi)
     app.router.add_post("/demo/webhook", _sink_receive)
     app.router.add_get("/demo/webhook/events", _sink_events)
     return app
@@ -111,6 +118,14 @@ def _public(request: web.Request) -> bool:
 
 async def _index(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(DASHBOARD / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+async def _static(request: web.Request) -> web.StreamResponse:
+    """One of the dashboard's files; only those, and a JSON 404 for anything else."""
+    name = request.match_info["filename"]
+    if name not in STATIC:
+        raise ApiError(404, f"no file {name!r}")
+    return web.FileResponse(DASHBOARD / name, headers={"Cache-Control": "no-cache"})
 
 
 async def _healthz(request: web.Request) -> web.Response:
@@ -171,17 +186,19 @@ async def _session(request: web.Request) -> web.Response:
     return json_response(session_json(status, request.app[DEPS].clock.time()))
 
 
-async def _command(request: web.Request) -> web.Response:
-    await read_json_object(request, optional=True)
-    status = _find(request)
-    action = ACTIONS[request.match_info["action"]]
-    control = request.app[DEPS].control
-    send = {"restart": control.restart, "stop": control.stop_child,
-            "start": control.start_child}[action]
-    if not send(status.id):
-        raise ApiError(404, f"no session {status.id}")
-    return json_response({"success": True, "message": MESSAGES[action], "sessionId": status.id},
-                 status=202)
+def _command(action: str) -> Handler:
+    async def command(request: web.Request) -> web.Response:
+        await read_json_object(request, optional=True)
+        status = _find(request)
+        control = request.app[DEPS].control
+        send = {"restart": control.restart, "stop": control.stop_child,
+                "start": control.start_child}[action]
+        if not send(status.id):
+            raise ApiError(404, f"no session {status.id}")
+        return json_response({"success": True, "message": MESSAGES[action],
+                              "sessionId": status.id}, status=202)
+
+    return command
 
 
 # --- events, webhook, overview ------------------------------------------------------------------
@@ -233,6 +250,10 @@ async def _reload(request: web.Request) -> web.Response:
         raise ApiError(404, "reload is not enabled")
     status, body = await asyncio.get_running_loop().run_in_executor(None, reload)
     return json_response(dict(body), status=status)
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[OPENAPI], content_type="application/json")
 
 
 async def _sink_receive(request: web.Request) -> web.Response:

@@ -72,7 +72,7 @@ class Run:
     """One `warden run` in its own process group, with a NOTIFY_SOCKET to hear systemd states."""
 
     def __init__(self, tmp: Path, sessions: int = 2, http_port: int | None = None,
-                 sim_port: int | None = None) -> None:
+                 sim_port: int | None = None, token: str = "") -> None:
         self.tmp = tmp
         self.state = tmp / "state"
         self.http = http_port or free_port()
@@ -85,7 +85,8 @@ class Run:
         self.config.write_text(
             f"state_dir: {self.state}\n"
             f"http:\n  listen: 127.0.0.1:{self.http}\n"
-            f"webhook:\n  url: http://127.0.0.1:{self.http}/demo/webhook\n"
+            + (f"  token: {token}\n" if token else "")
+            + f"webhook:\n  url: http://127.0.0.1:{self.http}/demo/webhook\n"
             f"sessions:\n{session_yaml}"
             f"simulator:\n  listen: 127.0.0.1:{self.sim}\n")
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

@@ -490,6 +490,13 @@ def test_probes_the_page_and_its_files_need_no_token() -> None:
     assert style.status == 200 and style.headers["Content-Type"].startswith("text/css")
 
 
+@pytest.mark.parametrize("name", ["nothing.js", "index.html", "..%2Froutes.py", "%2Fetc%2Fpasswd"])
+def test_only_the_dashboards_files_are_served_and_anything_else_is_a_json_404(name: str) -> None:
+    with serving(fake_deps()) as front:
+        answer = call("GET", front.url + "/static/" + name)
+    assert answer.status == 404 and "error" in answer.body, answer.raw
+
+
 def test_metrics_need_the_token_only_when_not_public() -> None:
     from prometheus_client import CollectorRegistry
 
