@@ -11,6 +11,7 @@ from __future__ import annotations
 from importlib import metadata
 from typing import Any
 
+from actors.outbox_schema import DeliveryState
 from runtime import ChildState
 
 __all__ = ["describe"]
@@ -18,6 +19,7 @@ __all__ = ["describe"]
 Schema = dict[str, Any]
 
 STATES = [str(state) for state in ChildState]
+DELIVERY_STATES = [str(state) for state in DeliveryState]
 
 
 def _ref(name: str) -> Schema:
@@ -150,8 +152,63 @@ SCHEMAS: dict[str, Schema] = {
         "sessions": _list(_ref("Session")),
         "events": _list(_ref("Event")),
         "webhook": _ref("Webhook"),
+        "webhooks": {"oneOf": [_ref("Webhooks"), {"type": "null"}]},
         "sink": {"oneOf": [_ref("Sink"), {"type": "null"}]},
     }),
+    "Endpoint": _object({
+        "id": {"type": "string"},
+        "url": {"type": "string", "description": "without credentials or query"},
+        "state": {"enum": ["active", "paused"]},
+        "pending": {"type": "integer", "minimum": 0},
+        "oldest_age_seconds": _nullable("number", minimum=0),
+        "dead_letters": {"type": "integer", "minimum": 0},
+        "delivered_total": {"type": "integer", "minimum": 0},
+    }),
+    "Endpoints": _object({"endpoints": _list(_ref("Endpoint"))}),
+    "Delivery": _object({
+        "id": {"type": "string"},
+        "type": {"type": "string"},
+        "session_id": {"type": "string"},
+        "seq": {"type": "integer", "minimum": 1},
+        "timestamp": {"type": "string"},
+        "state": {"enum": DELIVERY_STATES},
+        "attempts": {"type": "integer", "minimum": 0},
+        "last_status": _nullable("integer"),
+    }),
+    "Deliveries": _object({"events": _list(_ref("Delivery"))}),
+    "EventDeliveries": _object({
+        "id": {"type": "string"},
+        "type": {"type": "string"},
+        "session_id": {"type": "string"},
+        "seq": {"type": "integer", "minimum": 1},
+        "timestamp": {"type": "string"},
+        "deliveries": _list(_object({
+            "endpoint": {"type": "string"},
+            "state": {"enum": DELIVERY_STATES},
+            "next_attempt_at": TIME,
+            "attempts": _list(_object({
+                "at": TIME,
+                "status": _nullable("integer"),
+                "error": _nullable("string"),
+                "duration_ms": _nullable("number"),
+            })),
+        })),
+    }),
+    "Replay": {**_object({
+        "since": {"type": "string", "format": "date-time",
+                  "description": "ISO 8601 with a zone, not in the future"},
+        "session": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+    }, optional=("session",)), "additionalProperties": False},
+    "Requeued": _object({"requeued": {"type": "integer", "minimum": 0}}),
+    "OutboxHealth": _object({
+        "healthy": {"type": "boolean"},
+        "problems": STRINGS,
+        "free_bytes": _nullable("integer", minimum=0),
+        "append_failures": {"type": "integer", "minimum": 0},
+        "last_failure": _nullable("string"),
+    }),
+    "Webhooks": _object({"endpoints": _list(_ref("Endpoint")),
+                         "outbox": _ref("OutboxHealth")}),
     "AnyObject": {"type": "object", "description": "optional; ignored"},
 }
 
@@ -161,6 +218,10 @@ SESSION_ID: Schema = {"name": "id", "in": "path", "required": True,
                       "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}}
 INCIDENT_ID: Schema = {"name": "incident", "in": "path", "required": True,
                        "schema": {"type": "string", "pattern": "^inc_[0-9a-f]{12,32}$"}}
+ENDPOINT_ID: Schema = {"name": "endpoint", "in": "path", "required": True,
+                       "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}}
+EVENT_ID: Schema = {"name": "event_id", "in": "path", "required": True,
+                    "schema": {"type": "string", "pattern": "^evt_[0-9A-HJKMNP-TV-Z]{26}$"}}
 FILENAME: Schema = {"name": "filename", "in": "path", "required": True,
                     "schema": {"type": "string"}}
 
@@ -192,6 +253,8 @@ def _error(description: str) -> Schema:
 
 
 NO_SESSION = {"400": _error("a malformed session id"), "404": _error("no such session")}
+NO_ENDPOINT = {"400": _error("a malformed endpoint id or query"),
+               "404": _error("no such endpoint")}
 OPTIONAL_BODY: Schema = {"required": False, "content": {
     "application/json": {"schema": _ref("AnyObject")}}}
 
@@ -299,6 +362,42 @@ def _paths(metrics_security: list[dict[str, list[str]]]) -> dict[str, Schema]:
             "500": _error("the file was valid but not all of it could be applied"),
             "503": _error("the runtime is shutting down")},
             tag="config", body=OPTIONAL_BODY)},
+        "/webhooks": {"get": _operation("Every webhook endpoint: its state and backlog", {
+            "200": _json("Endpoints", "the endpoints, in config order (never a secret)"),
+            "404": _error("no webhook endpoints on this Warden")}, tag="webhooks")},
+        "/webhooks/{endpoint}/events": {"get": _operation(
+            "An endpoint's events, oldest first", {
+                "200": _json("Deliveries", "the events and their delivery there"),
+                **NO_ENDPOINT},
+            tag="webhooks", parameters=[ENDPOINT_ID, {
+                "name": "state", "in": "query", "required": False,
+                "schema": {"enum": DELIVERY_STATES}}, {
+                "name": "session", "in": "query", "required": False,
+                "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}}, {
+                "name": "limit", "in": "query", "required": False,
+                "schema": {"type": "integer", "minimum": 1, "maximum": 1000,
+                           "default": 100}}])},
+        "/webhooks/events/{event_id}": {"get": _operation(
+            "One event: its delivery to every endpoint it goes to, with their attempts", {
+                "200": _json("EventDeliveries", "the event"),
+                "400": _error("a malformed event id"),
+                "404": _error("no such event (or forgotten after delivery)")},
+            tag="webhooks", parameters=[EVENT_ID])},
+        "/webhooks/{endpoint}/replay": {"post": _operation(
+            "Deliver again what was delivered since a time (same ids and bytes)", {
+                "202": _json("Requeued", "how many deliveries were queued again"),
+                **NO_ENDPOINT},
+            tag="webhooks", parameters=[ENDPOINT_ID], body={"required": True, "content": {
+                "application/json": {"schema": _ref("Replay")}}})},
+        "/webhooks/{endpoint}/dead/requeue": {"post": _operation(
+            "Queue every dead letter of an endpoint again", {
+                "202": _json("Requeued", "how many"), **NO_ENDPOINT},
+            tag="webhooks", parameters=[ENDPOINT_ID], body=OPTIONAL_BODY)},
+        "/webhooks/{endpoint}/dead/{event_id}/requeue": {"post": _operation(
+            "Queue one dead letter again", {
+                "202": _json("Requeued", "it is queued again"), **NO_ENDPOINT,
+                "409": _error("the event is not a dead letter at this endpoint")},
+            tag="webhooks", parameters=[ENDPOINT_ID, EVENT_ID], body=OPTIONAL_BODY)},
         "/demo/webhook": {"post": _operation("The built-in webhook sink", {
             "204": {"description": "the signed event was received"},
             "400": _error("the body is not a JSON object"),
