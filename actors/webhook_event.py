@@ -19,7 +19,8 @@ from typing import Any
 
 from actors.ulid import new_ulid
 
-__all__ = ["EventType", "StoredEvent", "event_body", "message_key", "new_event_id", "to_json"]
+__all__ = ["EventType", "StoredEvent", "body_parts", "event_body", "message_key", "new_event_id",
+           "to_json"]
 
 
 class EventType(StrEnum):
@@ -31,6 +32,8 @@ class EventType(StrEnum):
     SESSION_RECOVERED = "session.recovered"
     SESSION_HEALTH_FAILED = "session.health_failed"
     SESSION_AUTH_REQUIRED = "session.auth_required"
+    SESSION_OFFLINE = "session.offline"
+    SESSION_RECONCILED = "session.reconciled"
     SESSION_STOPPED = "session.stopped"
 
 
@@ -43,7 +46,7 @@ class StoredEvent:
     seq: int
     type: str
     body: bytes
-    attempts: int = 0  # failed attempts so far that counted against the retry budget
+    pos: int = 0  # its place in the outbox's commit order
 
 
 def message_key(type: str, data: Mapping[str, Any]) -> str | None:
@@ -68,8 +71,15 @@ def to_json(value: Any) -> str:
 def event_body(event_id: str, type: str, at: float, session_id: str, seq: int,
                data_json: str) -> bytes:
     """The event's bytes; `data_json` is the data already serialized by `to_json`."""
+    head, tail = body_parts(event_id, type, at, session_id, data_json)
+    return f"{head}{seq}{tail}".encode("ascii")
+
+
+def body_parts(event_id: str, type: str, at: float, session_id: str,
+               data_json: str) -> tuple[str, str]:
+    """The body before and after its `seq`, so the outbox can build them outside its commit
+    and only put the number in between."""
     timestamp = datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
     return (f'{{"id":{to_json(event_id)},"type":{to_json(type)},'
             f'"timestamp":{to_json(timestamp.replace("+00:00", "Z"))},'
-            f'"session_id":{to_json(session_id)},"seq":{seq},"data":{data_json}}}'
-            ).encode("ascii")
+            f'"session_id":{to_json(session_id)},"seq":', f',"data":{data_json}}}')
