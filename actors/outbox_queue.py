@@ -1,0 +1,349 @@
+"""An endpoint queue is one endpoint's view of the outbox: the deliveries it owes, the answers
+written back to them, and what operators see of them and do with them.
+
+Its webhook actor reads what is waiting (`waiting`, or one session's `lane`), fetches the
+bodies of what it sends next (`events`) and writes every answer back (`settle`, one transaction
+for many answers). An attempt that did not deliver is logged in `attempts`; the delivering 2xx
+is the delivery row's own `last_*`, so the common case writes one row, not two. Requeues and
+replays are durable like appends (an operator was told it is queued again) and bump the file's
+`generation`, which the actor watches.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from actors.delivery import Outcome
+from actors.outbox_schema import DeliveryState
+from actors.outbox_store import Store
+from actors.webhook_event import StoredEvent
+from runtime.clock import Clock
+
+__all__ = [
+    "NOT_NEWEST",
+    "Answer",
+    "Attempt",
+    "DeliveryRecord",
+    "EndpointQueue",
+    "EndpointStats",
+    "EventDetail",
+    "Waiting",
+    "event_detail",
+]
+
+ERROR_CHARS = 1000  # how much of an error text is kept
+# The newest event is never deleted, so SQLite never hands its pos out again.
+NOT_NEWEST = "pos < (SELECT MAX(pos) FROM events)"
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """A pending delivery, as much as deciding when to send it needs."""
+
+    pos: int
+    session_id: str
+    failures: int  # failed attempts so far that count against the retry schedule
+    next_attempt_at: float | None  # wall seconds; not before then (a retry's wait)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What one attempt came to, to be written back."""
+
+    pos: int
+    outcome: Outcome
+    status: int | None
+    error: str
+    at: float  # wall seconds, when the attempt began
+    seconds: float
+    next_attempt_at: float | None = None  # wall seconds, for a retry or a pause
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointStats:
+    pending: int
+    oldest_age_seconds: float | None  # since the oldest pending event was accepted
+    dead_letters: int
+    delivered: int  # delivered events still kept (see WebhookConfig.keep_delivered)
+    delivered_total: int = 0  # deliveries ever made to the endpoint; purges never lower it
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """One event at one endpoint, as operators see it."""
+
+    event_id: str
+    endpoint: str
+    session_id: str
+    seq: int
+    type: str
+    timestamp: str  # the event time, as in its body
+    state: DeliveryState
+    attempts: int  # every attempt made
+    failures: int  # failed attempts that counted against the retry schedule
+    last_status: int | None
+    last_error: str | None
+    accepted_at: float  # wall seconds
+    last_attempt_at: float | None
+    next_attempt_at: float | None
+    settled_at: float | None  # when it was delivered or dead-lettered
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    at: float  # wall seconds
+    status: int | None  # None: no whole HTTP answer (timeout, refused, cut short)
+    error: str | None  # None for a 2xx
+    duration_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class EventDetail:
+    """One event, and its delivery to every endpoint that wanted it, with their attempts."""
+
+    id: str
+    type: str
+    session_id: str
+    seq: int
+    timestamp: str
+    accepted_at: float
+    data: Any
+    deliveries: tuple[tuple[DeliveryRecord, tuple[Attempt, ...]], ...]
+
+
+_RECORD = ("e.id, d.endpoint, e.session_id, e.seq, e.type,"
+           " json_extract(CAST(e.body AS TEXT), '$.timestamp'), d.state, d.attempts, d.failures,"
+           " d.last_status, d.last_error, e.accepted_at, d.last_attempt_at, d.next_attempt_at,"
+           " d.settled_at FROM deliveries d JOIN events e ON e.pos = d.pos")
+
+
+def _record(row: tuple[Any, ...]) -> DeliveryRecord:
+    (event_id, endpoint, session_id, seq, type_, timestamp, state, attempts, failures,
+     last_status, last_error, accepted_at, last_attempt_at, next_attempt_at, settled_at) = row
+    return DeliveryRecord(event_id, endpoint, session_id, seq, type_, timestamp,
+                          DeliveryState(state), attempts, failures, last_status, last_error,
+                          accepted_at, last_attempt_at, next_attempt_at, settled_at)
+
+
+class EndpointQueue:
+    """The deliveries of `endpoint`. Every method is safe from any thread."""
+
+    def __init__(self, endpoint: str, store: Store, clock: Clock,
+                 requeued: Callable[[], None]) -> None:
+        self.endpoint = endpoint
+        self._store = store
+        self._clock = clock
+        self._requeued = requeued
+
+    # --- delivering (the endpoint's actor) ------------------------------------------------------
+
+    def waiting(self, after: int, limit: int) -> list[Waiting]:
+        """Pending deliveries after `after`, in commit order."""
+        rows = self._store.read(
+            "SELECT pos, session_id, failures, next_attempt_at FROM deliveries"
+            " WHERE pos > ? AND endpoint = ? AND state = 'pending' ORDER BY pos LIMIT ?",
+            (after, self.endpoint, limit))
+        return [Waiting(*row) for row in rows]
+
+    def lane(self, session_id: str, after: int, limit: int) -> list[Waiting]:
+        """One session's pending deliveries after `after`, in order."""
+        rows = self._store.read(
+            "SELECT pos, session_id, failures, next_attempt_at FROM deliveries"
+            " WHERE endpoint = ? AND session_id = ? AND state = 'pending' AND pos > ?"
+            " ORDER BY pos LIMIT ?", (self.endpoint, session_id, after, limit))
+        return [Waiting(*row) for row in rows]
+
+    def events(self, positions: Sequence[int]) -> dict[int, StoredEvent]:
+        """The events at `positions` (missing ones were purged)."""
+        found: dict[int, StoredEvent] = {}
+        for start in range(0, len(positions), 500):
+            chunk = positions[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self._store.read("SELECT id, session_id, seq, type, body, pos FROM events"
+                                        f" WHERE pos IN ({marks})", list(chunk)):
+                found[row[5]] = StoredEvent(*row)
+        return found
+
+    def settle(self, answers: Sequence[Answer]) -> None:
+        """Write `answers` back, in one transaction."""
+        if not answers:
+            return
+        endpoint = self.endpoint
+        updates: dict[Outcome, list[tuple[Any, ...]]] = {o: [] for o in Outcome}
+        logged = []
+        for a in answers:
+            error = a.error[:ERROR_CHARS]
+            ms = round(a.seconds * 1000, 3)
+            if a.outcome is Outcome.DELIVERED:
+                updates[a.outcome].append((a.status, a.at, ms, a.at + a.seconds, a.pos, endpoint))
+                continue
+            logged.append((a.pos, endpoint, a.at, a.status, error, ms))
+            if a.outcome is Outcome.DEAD_LETTER:
+                updates[a.outcome].append((a.status, error, a.at, ms, a.at + a.seconds, a.pos,
+                                           endpoint))
+            else:
+                updates[a.outcome].append((a.status, error, a.at, ms, a.next_attempt_at, a.pos,
+                                           endpoint))
+        where = " WHERE pos = ? AND endpoint = ? AND state = 'pending'"
+        with self._store.writing() as conn:
+            conn.executemany(
+                "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1,"
+                " last_status = ?, last_error = NULL, last_attempt_at = ?, last_duration_ms = ?,"
+                " next_attempt_at = NULL, settled_at = ?" + where, updates[Outcome.DELIVERED])
+            conn.executemany(
+                "UPDATE deliveries SET attempts = attempts + 1, failures = failures + 1,"
+                " last_status = ?, last_error = ?, last_attempt_at = ?, last_duration_ms = ?,"
+                " next_attempt_at = ?" + where, updates[Outcome.RETRY])
+            conn.executemany(  # a paused endpoint's probe: the retry schedule is not spent
+                "UPDATE deliveries SET attempts = attempts + 1, last_status = ?, last_error = ?,"
+                " last_attempt_at = ?, last_duration_ms = ?, next_attempt_at = ?" + where,
+                updates[Outcome.PAUSED])
+            conn.executemany(
+                "UPDATE deliveries SET state = 'dead', attempts = attempts + 1,"
+                " failures = failures + 1, last_status = ?, last_error = ?, last_attempt_at = ?,"
+                " last_duration_ms = ?, next_attempt_at = NULL, settled_at = ?" + where,
+                updates[Outcome.DEAD_LETTER])
+            conn.executemany("INSERT INTO attempts (pos, endpoint, at, status, error,"
+                             " duration_ms) VALUES (?, ?, ?, ?, ?, ?)", logged)
+
+    def prune(self, keep: float, limit: int = 200) -> int:
+        """Forget up to `limit` deliveries delivered more than `keep` seconds ago, their
+        attempts, and their events if no other endpoint keeps them; returns how many."""
+        cutoff = self._clock.time() - keep
+        with self._store.writing() as conn:
+            doomed = [(pos, self.endpoint) for (pos,) in conn.execute(
+                "SELECT pos FROM deliveries WHERE endpoint = ? AND state = 'delivered'"
+                " AND settled_at <= ? LIMIT ?", (self.endpoint, cutoff, limit))]
+            conn.executemany("DELETE FROM attempts WHERE pos = ? AND endpoint = ?", doomed)
+            conn.executemany("DELETE FROM deliveries WHERE pos = ? AND endpoint = ?", doomed)
+            conn.executemany(
+                f"DELETE FROM events WHERE pos = ? AND {NOT_NEWEST}"
+                " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.pos = events.pos)",
+                [(pos,) for pos, _ in doomed])
+        return len(doomed)
+
+    def first_pending(self) -> int:
+        """The position of the oldest pending delivery, or one past the newest event."""
+        (first,) = self._store.read(
+            "SELECT COALESCE(MIN((SELECT d.pos FROM deliveries d WHERE d.endpoint = ?"
+            " AND d.session_id = s.session_id AND d.state = 'pending' ORDER BY d.pos LIMIT 1)),"
+            " (SELECT COALESCE(MAX(pos), 0) + 1 FROM events)) FROM sessions s",
+            (self.endpoint,))[0]
+        return int(first)
+
+    def generation(self) -> int:
+        """The file's count of requeues and replays, whichever process made them."""
+        return int(self._store.read("SELECT value FROM meta WHERE key = 'generation'")[0][0])
+
+    # --- operators ------------------------------------------------------------------------------
+
+    def requeue(self, event_id: str) -> bool:
+        """Queue a dead letter again with a fresh retry budget; False if it is not dead here."""
+        return self._requeue("state = 'dead' AND pos = (SELECT pos FROM events WHERE id = ?)",
+                             (event_id,)) == 1
+
+    def requeue_all_dead(self) -> int:
+        """Queue every dead letter of this endpoint again; returns how many."""
+        return self._requeue("state = 'dead'", ())
+
+    def replay(self, since: float, session_id: str | None = None) -> int:
+        """Deliver again every event delivered here that was accepted at or after `since`
+        (wall seconds), of one session or all; returns how many."""
+        where = ("state = 'delivered' AND pos >= (SELECT COALESCE(MIN(pos), 1 << 62)"
+                 " FROM events WHERE accepted_at >= ?)")
+        params: tuple[Any, ...] = (since,)
+        if session_id is not None:
+            where += " AND session_id = ?"
+            params += (session_id,)
+        return self._requeue(where, params, keep_delivering_attempt=True)
+
+    def _requeue(self, where: str, params: tuple[Any, ...],
+                 keep_delivering_attempt: bool = False) -> int:
+        with self._store.writing(durable=True) as conn:
+            if keep_delivering_attempt:  # the 2xx lives on the row: log it before it goes
+                conn.execute(
+                    "INSERT INTO attempts (pos, endpoint, at, status, error, duration_ms)"
+                    " SELECT pos, endpoint, last_attempt_at, last_status, NULL,"
+                    " COALESCE(last_duration_ms, 0) FROM deliveries"
+                    f" WHERE endpoint = ? AND {where}",
+                    (self.endpoint, *params))
+            count = conn.execute(
+                "UPDATE deliveries SET state = 'pending', failures = 0, next_attempt_at = NULL,"
+                f" settled_at = NULL WHERE endpoint = ? AND {where}",
+                (self.endpoint, *params)).rowcount
+            if count:
+                conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
+        if count:
+            self._requeued()
+        return count
+
+    def stats(self) -> EndpointStats:
+        """Counts and the oldest pending age: a few index lookups per session, never waiting
+        on a writer."""
+        counts = dict(self._store.read(
+            "SELECT state, n FROM delivery_counts WHERE endpoint = ?", (self.endpoint,)))
+        (oldest,) = self._store.read(
+            "SELECT MIN(e.accepted_at) FROM sessions s JOIN events e ON e.pos = (SELECT d.pos"
+            " FROM deliveries d WHERE d.endpoint = ? AND d.session_id = s.session_id"
+            " AND d.state = 'pending' ORDER BY d.pos LIMIT 1)", (self.endpoint,))[0]
+        return EndpointStats(
+            pending=counts.get(DeliveryState.PENDING, 0),
+            oldest_age_seconds=None if oldest is None else max(0.0, self._clock.time() - oldest),
+            dead_letters=counts.get(DeliveryState.DEAD, 0),
+            delivered=counts.get(DeliveryState.DELIVERED, 0),
+            delivered_total=counts.get("delivered_total", 0),
+        )
+
+    def records(self, state: DeliveryState | None = None, session_id: str | None = None,
+                limit: int = 100) -> list[DeliveryRecord]:
+        """This endpoint's deliveries, oldest first, of one state and session or all."""
+        where, params = "d.endpoint = ?", [self.endpoint]
+        if state is not None:
+            where += " AND d.state = ?"
+            params.append(state)
+        if session_id is not None:
+            where += " AND d.session_id = ?"
+            params.append(session_id)
+        rows = self._store.read(f"SELECT {_RECORD} WHERE {where} ORDER BY d.pos LIMIT ?",
+                                [*params, limit])
+        return [_record(row) for row in rows]
+
+    def record(self, event_id: str) -> DeliveryRecord | None:
+        rows = self._store.read(f"SELECT {_RECORD} WHERE e.id = ? AND d.endpoint = ?",
+                                (event_id, self.endpoint))
+        return _record(rows[0]) if rows else None
+
+    def dead_letters(self, limit: int = 100) -> list[DeliveryRecord]:
+        return self.records(DeliveryState.DEAD, limit=limit)
+
+
+def event_detail(conn: sqlite3.Connection, event_id: str) -> EventDetail | None:
+    """The event `event_id` with every delivery and its attempts, read on `conn`."""
+    row = conn.execute("SELECT pos, id, type, session_id, seq, CAST(body AS TEXT), accepted_at"
+                       " FROM events WHERE id = ?", (event_id,)).fetchone()
+    if row is None:
+        return None
+    pos, _, type_, session_id, seq, body, accepted_at = row
+    parsed = json.loads(body)
+    logged: dict[str, list[Attempt]] = {}
+    for endpoint, *attempt in conn.execute(
+            "SELECT endpoint, at, status, error, duration_ms FROM attempts WHERE pos = ?"
+            " ORDER BY rowid", (pos,)):
+        logged.setdefault(endpoint, []).append(Attempt(*attempt))
+    deliveries = []
+    for delivery in conn.execute(f"SELECT {_RECORD} WHERE d.pos = ? ORDER BY d.endpoint",
+                                 (pos,)):
+        record = _record(delivery)
+        attempts = logged.get(record.endpoint, [])
+        if record.state is DeliveryState.DELIVERED and record.last_attempt_at is not None:
+            duration = conn.execute("SELECT last_duration_ms FROM deliveries WHERE pos = ?"
+                                    " AND endpoint = ?", (pos, record.endpoint)).fetchone()[0]
+            attempts = [*attempts, Attempt(record.last_attempt_at, record.last_status, None,
+                                           duration or 0.0)]
+        deliveries.append((record, tuple(attempts)))
+    return EventDetail(event_id, type_, session_id, seq, parsed.get("timestamp", ""),
+                       accepted_at, parsed.get("data"), tuple(deliveries))
