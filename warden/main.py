@@ -20,8 +20,11 @@ from prometheus_client import CollectorRegistry
 
 from actors.browser import ExecutableNotFound, kill_leftovers, resolve_executable
 from actors.front import FrontDeps
+from actors.intake import Intake
 from actors.lifecycle import LifecycleWebhooks
-from actors.outbox import Outbox
+from actors.outbox import FILE_NAME, Outbox
+from actors.outbox_health import OutboxUnusable
+from actors.webhooks import Webhooks
 from runtime import EventBus, Runtime, StatusBoard
 from warden import systemd
 from warden.config import Config, ConfigError, load_config
@@ -73,6 +76,7 @@ class Warden:
         self.registry = CollectorRegistry()
         self.runtime: Runtime | None = None
         self.outbox: Outbox | None = None
+        self.intake: Intake | None = None
         self.simulator: Any = None
         self.lock: TextIO | None = None
 
@@ -80,20 +84,27 @@ class Warden:
         config = self.config
         self.lock = lock_state_dir(config.state_dir)
         kill_leftovers(config.state_dir / "profiles")
-        self.outbox = outbox = Outbox(config.state_dir / "outbox.sqlite3")
+        # Refuses a corrupted file, or a missing one this state_dir had, before any browser.
+        self.outbox = outbox = Outbox(config.state_dir / FILE_NAME,
+                                      routes=[e.route() for e in config.webhooks])
+        webhooks = Webhooks(outbox, config.webhooks)
+        for endpoint, pending in webhooks.unconfigured().items():
+            logger.warning("the outbox holds %d pending events for endpoint %r, which is not"
+                           " configured: they are kept until it is", pending, endpoint)
+        self.intake = intake = Intake(outbox)
         if config.simulator is not None:
             from simulator.app import SimulatorServer
 
             self.simulator = SimulatorServer(config.simulator.host, config.simulator.port)
             self.simulator.start()
             logger.info("simulator listening on %s", self.simulator.url)
-        metrics = Metrics(self.registry, board=self.board, events=self.events, outbox=outbox)
-        self.events.subscribe(LifecycleWebhooks(outbox))
+        metrics = Metrics(self.registry, board=self.board, events=self.events, webhooks=webhooks)
+        self.events.subscribe(LifecycleWebhooks(intake))
         deps = FrontDeps.build(sink_secret=config.webhook.secret, board=self.board,
-                               events=self.events, control=self, outbox=outbox,
+                               events=self.events, control=self, webhooks=webhooks,
                                registry=self.registry, root_running=self.running)
         spec = build_tree(config, TreeParts(
-            executable=self.executable, inbound=outbox, events=self.events, board=self.board,
+            executable=self.executable, inbound=intake, events=self.events, board=self.board,
             outbox=outbox, observer=metrics, front=deps))
         self.runtime = Runtime(spec, events=self.events, board=self.board).start()
         return self.runtime
@@ -113,6 +124,8 @@ class Warden:
 
     def stop(self) -> int:
         code = self.runtime.stop() if self.runtime is not None else 0
+        if self.intake is not None:
+            self.intake.close()
         if self.outbox is not None:
             self.outbox.close()
         if self.simulator is not None:
@@ -158,6 +171,10 @@ def run(config_path: str, *, log_format: str = "text", log_level: str = "INFO") 
     try:
         runtime = warden.start()
     except AlreadyRunning as exc:
+        print(f"{config_path}: {exc}", file=sys.stderr)
+        return 2
+    except OutboxUnusable as exc:
+        warden.stop()
         print(f"{config_path}: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:

@@ -1,6 +1,7 @@
 """The supervision tree of a Warden process, built in one place from a validated config.
 
-root (one_for_one) -> webhook actor, memory sampler, sessions supervisor, HTTP front.
+root (one_for_one) -> one webhook actor per endpoint, memory sampler, sessions supervisor,
+HTTP front.
 The sessions supervisor runs one Playwright driver per shard of `browser.sessions_per_driver`
 sessions, each followed by the sessions that depend on it: a driver's death restarts exactly
 its shard. The root escalates: a child that exhausts its budget fails the root and
@@ -56,8 +57,8 @@ SESSIONS_BUDGET = RestartBudget(max_restarts=3, window=3600.0,
 
 @dataclass(frozen=True, slots=True)
 class TreeParts:
-    """What the tree's children are built from, besides the config. Without `outbox` there is
-    no webhook actor; without `front` no HTTP front."""
+    """What the tree's children are built from, besides the config. Without `outbox` there are
+    no webhook actors; without `front` no HTTP front."""
 
     executable: str
     inbound: Inbound
@@ -99,8 +100,9 @@ def build_tree(config: Config, parts: TreeParts) -> SupervisorSpec:
         Supervisor.child_spec(supervisor, parts.events, parts.board, budget=SESSIONS_BUDGET),
     ]
     if parts.outbox is not None:
-        children.insert(0, WebhookActor.child_spec(parts.outbox, config.webhook, parts.observer,
-                                                   budget=ROOT_BUDGET))
+        children[0:0] = [WebhookActor.child_spec(parts.outbox, endpoint, parts.observer,
+                                                 budget=ROOT_BUDGET)
+                         for endpoint in config.webhooks]
     if parts.front is not None:
         children.append(FrontActor.child_spec(config.http, parts.front, budget=ROOT_BUDGET))
     return SupervisorSpec(id="root", children=tuple(children), strategy=Strategy.ONE_FOR_ONE)
