@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from actors.demo_sink import DemoSink
 from actors.recent import RecentEvents
 from actors.views import Board, OutboxStatsSource
+from actors.webhooks import Webhooks
 from runtime import Clock, EventBus, MonotonicClock
 
 __all__ = ["Control", "FrontDeps", "HttpConfig"]
@@ -56,6 +57,7 @@ class FrontDeps:
     clock: Clock = field(default_factory=MonotonicClock)
     webhook_child: str = "webhook"
     cache_renderings: bool = True
+    webhooks: Webhooks | None = None  # the /webhooks routes; 404 when None
 
     @classmethod
     def build(
@@ -69,6 +71,7 @@ class FrontDeps:
         outbox: OutboxStatsSource | None = None,
         registry: CollectorRegistry | None = None,
         clock: Clock | None = None,
+        webhooks: Webhooks | None = None,
     ) -> FrontDeps:
         """The deps of a `warden run`: recent events subscribed to `events` (call this before
         the runtime starts so none is missed) and the demo sink verifying with `sink_secret`."""
@@ -77,4 +80,4 @@ class FrontDeps:
         clock = clock or MonotonicClock()
         return cls(board=board, control=control, root_running=root_running, events=recent,
                    outbox=outbox, registry=registry,
-                   sink=DemoSink(sink_secret, clock=clock), clock=clock)
+                   sink=DemoSink(sink_secret, clock=clock), clock=clock, webhooks=webhooks)
