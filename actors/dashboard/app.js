@@ -1,5 +1,6 @@
 // The dashboard polls GET /overview and shows sessions, lifecycle events, the webhook outbox
-// and the demo sink; buttons POST /sessions/{id}/{restart|stop|start}. No dependencies.
+// (its endpoints: webhooks.js) and the demo sink; buttons POST /sessions/{id}/{restart|stop|start}.
+// No dependencies.
 // Paths are relative, so the page also works behind a reverse proxy under a prefix.
 "use strict";
 
@@ -164,7 +165,7 @@ function showWebhook(webhook) {
   $("wh-endpoint").className = "value " + (endpoint === "paused" ? "bad" : "");
 }
 
-function fillLog(list, items, render, emptyText) {
+function fillLog(list, items, render, emptyText) { // also used by webhooks.js
   list.replaceChildren();
   if (!items.length) list.appendChild(el("li", "empty", emptyText));
   for (const item of items) list.appendChild(render(item));
@@ -220,6 +221,7 @@ async function poll() {
     showSessions(overview.now, overview.sessions);
     fillLog($("events"), overview.events, eventItem, "No lifecycle events yet.");
     showWebhook(overview.webhook);
+    showWebhooks(overview.webhooks);
     showSink(overview.sink);
     setHealth(true, overview.running);
     $("updated").textContent = "updated " + clock(overview.now);
