@@ -6,7 +6,8 @@ indexes serve exactly the queries that must stay cheap however many rows are kep
 pending deliveries to an endpoint in order (`deliveries_lane`, partial), an endpoint's dead
 letters, and the purge of delivered rows by age. `sessions` remembers each session's last
 `seq`, so seq never restarts after old rows are purged. `delivery_counts` is kept by triggers,
-so per-endpoint figures are a lookup on every /metrics scrape; its `delivered_total` row
+so per-endpoint figures are a lookup on every /metrics scrape (inserts count themselves, one
+upsert per endpoint per commit, `count_inserted`); its `delivered_total` row
 counts every delivery ever made to an endpoint and is never lowered by a purge. `attempts`
 logs every attempt that did not deliver (the delivering 2xx is the delivery row's `last_*`).
 `meta` holds the `generation`, bumped by every requeue and replay, so an actor notices one
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Literal
 
 __all__ = [
+    "COUNT_INSERTED",
     "SCHEMA",
     "SCHEMA_VERSION",
     "DeliveryState",
@@ -109,10 +111,6 @@ SCHEMA = (
         n INTEGER NOT NULL,
         PRIMARY KEY (endpoint, state)
     ) WITHOUT ROWID""",
-    """CREATE TRIGGER IF NOT EXISTS deliveries_count_insert AFTER INSERT ON deliveries BEGIN
-        INSERT INTO delivery_counts (endpoint, state, n) VALUES (NEW.endpoint, NEW.state, 1)
-        ON CONFLICT (endpoint, state) DO UPDATE SET n = n + 1;
-    END""",
     """CREATE TRIGGER IF NOT EXISTS deliveries_count_delete AFTER DELETE ON deliveries BEGIN
         UPDATE delivery_counts SET n = n - 1 WHERE endpoint = OLD.endpoint AND state = OLD.state;
     END""",
@@ -131,6 +129,9 @@ SCHEMA = (
     ) WITHOUT ROWID""",
     "INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', 0)",
 )
+
+COUNT_INSERTED = ("INSERT INTO delivery_counts (endpoint, state, n) VALUES (?, 'pending', ?)"
+                  " ON CONFLICT (endpoint, state) DO UPDATE SET n = n + excluded.n")
 
 # The endpoint that events queued by a version 1 or 2 file belong to after the upgrade.
 LEGACY_ENDPOINT = "default"
@@ -221,6 +222,8 @@ def _upgrade_v2(conn: sqlite3.Connection, *, has_message_id: bool) -> None:
         "INSERT INTO attempts (pos, endpoint, at, status, error, duration_ms)"
         " SELECT pos, ?, last_attempt_at, last_status, last_error, 0 FROM events_v2"
         " WHERE state <> 'delivered' AND last_attempt_at IS NOT NULL", (LEGACY_ENDPOINT,))
+    conn.execute("INSERT INTO delivery_counts (endpoint, state, n) SELECT endpoint, state,"
+                 " COUNT(*) FROM deliveries GROUP BY endpoint, state")
     conn.execute("INSERT INTO delivery_counts (endpoint, state, n) SELECT endpoint,"
                  " 'delivered_total', COUNT(*) FROM deliveries WHERE state = 'delivered'"
                  " GROUP BY endpoint")
