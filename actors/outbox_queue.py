@@ -121,6 +121,26 @@ _RECORD = ("e.id, d.endpoint, e.session_id, e.seq, e.type,"
            " d.settled_at FROM deliveries d JOIN events e ON e.pos = d.pos")
 
 
+_WHERE_PENDING = " WHERE pos = ? AND endpoint = ? AND state = 'pending'"
+_SETTLE = {
+    Outcome.DELIVERED:
+        "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, last_status = ?,"
+        " last_error = NULL, last_attempt_at = ?, last_duration_ms = ?, next_attempt_at = NULL,"
+        " settled_at = ?" + _WHERE_PENDING,
+    Outcome.RETRY:
+        "UPDATE deliveries SET attempts = attempts + 1, failures = failures + 1,"
+        " last_status = ?, last_error = ?, last_attempt_at = ?, last_duration_ms = ?,"
+        " next_attempt_at = ?" + _WHERE_PENDING,
+    Outcome.PAUSED:  # a paused endpoint's probe: the retry schedule is not spent
+        "UPDATE deliveries SET attempts = attempts + 1, last_status = ?, last_error = ?,"
+        " last_attempt_at = ?, last_duration_ms = ?, next_attempt_at = ?" + _WHERE_PENDING,
+    Outcome.DEAD_LETTER:
+        "UPDATE deliveries SET state = 'dead', attempts = attempts + 1, failures = failures + 1,"
+        " last_status = ?, last_error = ?, last_attempt_at = ?, last_duration_ms = ?,"
+        " next_attempt_at = NULL, settled_at = ?" + _WHERE_PENDING,
+}
+
+
 def _record(row: tuple[Any, ...]) -> DeliveryRecord:
     (event_id, endpoint, session_id, seq, type_, timestamp, state, attempts, failures,
      last_status, last_error, accepted_at, last_attempt_at, next_attempt_at, settled_at) = row
@@ -143,9 +163,11 @@ class EndpointQueue:
 
     def waiting(self, after: int, limit: int) -> list[Waiting]:
         """Pending deliveries after `after`, in commit order."""
+        # `+`: walk the primary key from `after`; the planner would rather sort every pending
+        # row of the endpoint from its lane index (1 ms a read with 5,000 pending).
         rows = self._store.read(
             "SELECT pos, session_id, failures, next_attempt_at FROM deliveries"
-            " WHERE pos > ? AND endpoint = ? AND state = 'pending' ORDER BY pos LIMIT ?",
+            " WHERE pos > ? AND +endpoint = ? AND +state = 'pending' ORDER BY pos LIMIT ?",
             (after, self.endpoint, limit))
         return [Waiting(*row) for row in rows]
 
@@ -188,27 +210,13 @@ class EndpointQueue:
             else:
                 updates[a.outcome].append((a.status, error, a.at, ms, a.next_attempt_at, a.pos,
                                            endpoint))
-        where = " WHERE pos = ? AND endpoint = ? AND state = 'pending'"
         with self._store.writing() as conn:
-            conn.executemany(
-                "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1,"
-                " last_status = ?, last_error = NULL, last_attempt_at = ?, last_duration_ms = ?,"
-                " next_attempt_at = NULL, settled_at = ?" + where, updates[Outcome.DELIVERED])
-            conn.executemany(
-                "UPDATE deliveries SET attempts = attempts + 1, failures = failures + 1,"
-                " last_status = ?, last_error = ?, last_attempt_at = ?, last_duration_ms = ?,"
-                " next_attempt_at = ?" + where, updates[Outcome.RETRY])
-            conn.executemany(  # a paused endpoint's probe: the retry schedule is not spent
-                "UPDATE deliveries SET attempts = attempts + 1, last_status = ?, last_error = ?,"
-                " last_attempt_at = ?, last_duration_ms = ?, next_attempt_at = ?" + where,
-                updates[Outcome.PAUSED])
-            conn.executemany(
-                "UPDATE deliveries SET state = 'dead', attempts = attempts + 1,"
-                " failures = failures + 1, last_status = ?, last_error = ?, last_attempt_at = ?,"
-                " last_duration_ms = ?, next_attempt_at = NULL, settled_at = ?" + where,
-                updates[Outcome.DEAD_LETTER])
-            conn.executemany("INSERT INTO attempts (pos, endpoint, at, status, error,"
-                             " duration_ms) VALUES (?, ?, ?, ?, ?, ?)", logged)
+            for outcome, rows in updates.items():
+                if rows:
+                    conn.executemany(_SETTLE[outcome], rows)
+            if logged:
+                conn.executemany("INSERT INTO attempts (pos, endpoint, at, status, error,"
+                                 " duration_ms) VALUES (?, ?, ?, ?, ?, ?)", logged)
 
     def prune(self, keep: float, limit: int = 200) -> int:
         """Forget up to `limit` deliveries delivered more than `keep` seconds ago, their

@@ -117,6 +117,7 @@ class WebhookActor(SupervisedActor):
         self._wait: Timer | None = None
         self._wait_until: float | None = None  # monotonic time the `_wait` timer fires
         self._wake_told = False  # a Wake is already in the mailbox: no need for another
+        self._unread = True  # events may have been committed since the last read
         self._generation = 0
         self._resetting = False  # requeued from outside: start over once no run is in flight
         self._state = EndpointState.OK
@@ -182,6 +183,7 @@ class WebhookActor(SupervisedActor):
                     self._pump()
             case Wake():
                 self._wake_told = False
+                self._unread = True
                 self._check_generation()
                 self._pump()
             case Tick():
@@ -199,10 +201,11 @@ class WebhookActor(SupervisedActor):
         lanes, queue = self._lanes, self._queue
         now, wall = self.ctx.clock.monotonic(), self.ctx.clock.time()
         for _ in range(8):  # a long backlog is read over several wakes, not in one go
+            if not self._unread:
+                break
             found = queue.waiting(lanes.scanned_to, SCAN_SIZE)
             lanes.load(found, now, wall)
-            if len(found) < SCAN_SIZE:
-                break
+            self._unread = len(found) == SCAN_SIZE
         for lane in lanes.to_refill():
             found = queue.lane(lane.session_id, lane.loaded_to, self._lane_cap)
             lanes.refill(lane.session_id, found, self._lane_cap, now, wall)
@@ -305,7 +308,7 @@ class WebhookActor(SupervisedActor):
             self._generation = generation
             self._resetting = True
         if self._resetting and self._lanes.busy == 0:
-            old, self._resetting = self._lanes, False
+            old, self._resetting, self._unread = self._lanes, False, True
             self._lanes = Lanes(self._config.connections, self._lane_cap)
             self._lanes.scanned_to = self._queue.first_pending() - 1
             self._lanes.paused_until, self._lanes.probes = old.paused_until, old.probes

@@ -47,8 +47,8 @@ def test_a_session_whose_events_fail_holds_back_only_itself(harness: Harness) ->
     assert [r.event["id"] for r in harness.receiver.hook_calls()
             if r.event["session_id"] == "bad"] == [bad[0]]  # tried once, waiting for its retry
     assert harness.details["endpoint_state"] == "retrying"
-    assert harness.queue.stats().pending == 3 and {
-        r.event_id for r in harness.queue.records(DeliveryState.PENDING)} == set(bad)
+    assert wait_until(lambda: harness.queue.stats().pending == 3)
+    assert {r.event_id for r in harness.queue.records(DeliveryState.PENDING)} == set(bad)
     assert len(good) == 40
 
     harness.receiver.rule = lambda e: None  # the receiver takes it now
