@@ -77,6 +77,7 @@ logger = logging.getLogger(__name__)
 FILE_NAME = "outbox.sqlite3"
 _KNOWN_TYPES = frozenset(t.value for t in EventType)
 GATHER_WAIT = 0.001  # seconds a leader waits at most for the appenders of the last commits
+CHECKPOINT_EVERY = 10_000  # commits after which an appender copies the WAL itself
 
 
 @dataclass(slots=True)
@@ -116,6 +117,7 @@ class Outbox:
         self._queue: list[_Append] = []
         self._recent: tuple[frozenset[int], frozenset[int]] = (frozenset(), frozenset())
         self._committed_at = 0.0  # time.monotonic() when the last commit ended
+        self._uncheckpointed = 0  # commits since the last checkpoint (roughly: not locked)
         self._leader = False  # an appender is committing a batch right now
         self._closed = False
         self._subscribers: list[Callable[[], None]] = []
@@ -176,6 +178,9 @@ class Outbox:
                     self._cond.notify_all()
             if added:
                 self._notify()
+            self._uncheckpointed += 1
+            if self._uncheckpointed >= CHECKPOINT_EVERY:  # nobody else does: no webhook actor
+                self.checkpoint()
         if request.error is not None:
             raise request.error
         assert request.event is not None
@@ -199,7 +204,7 @@ class Outbox:
         """Commit `batch` in one transaction; True if it added any event (not all were known)."""
         store = self._store
         try:
-            with store.write_lock:
+            with store.append_turn():
                 store.check_open()
                 if FileIdentity.of(self.path) != store.identity:
                     raise OutboxUnavailable(self._health.identity_problem())
@@ -347,6 +352,14 @@ class Outbox:
                              " EXISTS (SELECT 1 FROM deliveries d WHERE d.pos = events.pos)",
                              doomed)
         return len(doomed)
+
+    def checkpoint(self) -> bool:
+        """Copy the WAL into the database, beside appends (see `Store.checkpoint`); the webhook
+        actors call it every second, and an appender after `CHECKPOINT_EVERY` commits without."""
+        done = self._store.checkpoint()
+        if done:
+            self._uncheckpointed = 0
+        return done
 
     def health(self) -> OutboxHealth:
         """Whether appends can be committed now, and why not (see `actors.outbox_health`)."""

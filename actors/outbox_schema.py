@@ -148,6 +148,8 @@ def connect(path: Path, synchronous: Literal["FULL", "NORMAL"]) -> sqlite3.Conne
         raise
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute(f"PRAGMA synchronous = {synchronous}")
+    # Checkpoints run apart (Store.checkpoint), never inside a commit that appenders wait for.
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
     return conn
 
 

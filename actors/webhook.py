@@ -59,7 +59,7 @@ KIND = "webhook"  # the child spec kind of every webhook actor
 HEARTBEAT_INTERVAL = 1.0  # seconds between ticks: heartbeat, prune, a look for requeued events
 PRUNE_INTERVAL = 60.0  # seconds between prunes of delivered rows older than keep_delivered
 PRUNE_BUDGET = 0.05  # seconds of pruning per tick at most, in batches of PRUNE_BATCH rows
-PRUNE_BATCH = 200
+PRUNE_BATCH = 100
 RUN_SIZE = 256  # events of one lane handed to the poster at once; a run stops at a failure
 LANE_CAP = 256  # positions of one lane held in memory; the rest are read as it drains
 SCAN_SIZE = 1024  # pending deliveries read per query
@@ -315,6 +315,7 @@ class WebhookActor(SupervisedActor):
 
     def _tick(self) -> None:
         self.ctx.heartbeat()
+        self._outbox.checkpoint()
         now = self.ctx.clock.monotonic()
         if now - self._last_prune >= PRUNE_INTERVAL:
             self._last_prune, self._pruning = now, True
