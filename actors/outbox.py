@@ -33,13 +33,10 @@ from typing import Any
 
 from actors.endpoint import DEFAULT_ENDPOINT, Route
 from actors.outbox_health import HealthCheck, OutboxHealth, OutboxUnavailable, open_checked
-from actors.outbox_queue import (
-    NOT_NEWEST as _NOT_NEWEST,
-)
-from actors.outbox_queue import (
+from actors.outbox_queue import NOT_NEWEST, EndpointQueue
+from actors.outbox_records import (
     Attempt,
     DeliveryRecord,
-    EndpointQueue,
     EndpointStats,
     EventDetail,
     event_detail,
@@ -348,7 +345,7 @@ class Outbox:
         if not doomed:
             return 0
         with self._store.writing() as conn:
-            conn.executemany(f"DELETE FROM events WHERE pos = ? AND {_NOT_NEWEST} AND NOT"
+            conn.executemany(f"DELETE FROM events WHERE pos = ? AND {NOT_NEWEST} AND NOT"
                              " EXISTS (SELECT 1 FROM deliveries d WHERE d.pos = events.pos)",
                              doomed)
         return len(doomed)

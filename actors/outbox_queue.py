@@ -1,5 +1,6 @@
 """An endpoint queue is one endpoint's view of the outbox: the deliveries it owes, the answers
-written back to them, and what operators see of them and do with them.
+written back to them, and what operators see of them (`actors.outbox_records`) and do with
+them.
 
 Its webhook actor reads what is waiting (`waiting`, or one session's `lane`), fetches the
 bodies of what it sends next (`events`) and writes every answer back (`settle`, one transaction
@@ -11,29 +12,18 @@ replays are durable like appends (an operator was told it is queued again) and b
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from actors.delivery import Outcome
+from actors.outbox_records import DeliveryRecord, EndpointStats, endpoint_stats, records
 from actors.outbox_schema import DeliveryState
 from actors.outbox_store import Store
 from actors.webhook_event import StoredEvent
 from runtime.clock import Clock
 
-__all__ = [
-    "NOT_NEWEST",
-    "Answer",
-    "Attempt",
-    "DeliveryRecord",
-    "EndpointQueue",
-    "EndpointStats",
-    "EventDetail",
-    "Waiting",
-    "event_detail",
-]
+__all__ = ["NOT_NEWEST", "Answer", "EndpointQueue", "Waiting"]
 
 ERROR_CHARS = 1000  # how much of an error text is kept
 # The newest event is never deleted, so SQLite never hands its pos out again.
@@ -63,64 +53,6 @@ class Answer:
     next_attempt_at: float | None = None  # wall seconds, for a retry or a pause
 
 
-@dataclass(frozen=True, slots=True)
-class EndpointStats:
-    pending: int
-    oldest_age_seconds: float | None  # since the oldest pending event was accepted
-    dead_letters: int
-    delivered: int  # delivered events still kept (see WebhookConfig.keep_delivered)
-    delivered_total: int = 0  # deliveries ever made to the endpoint; purges never lower it
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryRecord:
-    """One event at one endpoint, as operators see it."""
-
-    event_id: str
-    endpoint: str
-    session_id: str
-    seq: int
-    type: str
-    timestamp: str  # the event time, as in its body
-    state: DeliveryState
-    attempts: int  # every attempt made
-    failures: int  # failed attempts that counted against the retry schedule
-    last_status: int | None
-    last_error: str | None
-    accepted_at: float  # wall seconds
-    last_attempt_at: float | None
-    next_attempt_at: float | None
-    settled_at: float | None  # when it was delivered or dead-lettered
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    at: float  # wall seconds
-    status: int | None  # None: no whole HTTP answer (timeout, refused, cut short)
-    error: str | None  # None for a 2xx
-    duration_ms: float
-
-
-@dataclass(frozen=True, slots=True)
-class EventDetail:
-    """One event, and its delivery to every endpoint that wanted it, with their attempts."""
-
-    id: str
-    type: str
-    session_id: str
-    seq: int
-    timestamp: str
-    accepted_at: float
-    data: Any
-    deliveries: tuple[tuple[DeliveryRecord, tuple[Attempt, ...]], ...]
-
-
-_RECORD = ("e.id, d.endpoint, e.session_id, e.seq, e.type,"
-           " json_extract(CAST(e.body AS TEXT), '$.timestamp'), d.state, d.attempts, d.failures,"
-           " d.last_status, d.last_error, e.accepted_at, d.last_attempt_at, d.next_attempt_at,"
-           " d.settled_at FROM deliveries d JOIN events e ON e.pos = d.pos")
-
-
 _WHERE_PENDING = " WHERE pos = ? AND endpoint = ? AND state = 'pending'"
 _SETTLE = {
     Outcome.DELIVERED:
@@ -139,14 +71,6 @@ _SETTLE = {
         " last_status = ?, last_error = ?, last_attempt_at = ?, last_duration_ms = ?,"
         " next_attempt_at = NULL, settled_at = ?" + _WHERE_PENDING,
 }
-
-
-def _record(row: tuple[Any, ...]) -> DeliveryRecord:
-    (event_id, endpoint, session_id, seq, type_, timestamp, state, attempts, failures,
-     last_status, last_error, accepted_at, last_attempt_at, next_attempt_at, settled_at) = row
-    return DeliveryRecord(event_id, endpoint, session_id, seq, type_, timestamp,
-                          DeliveryState(state), attempts, failures, last_status, last_error,
-                          accepted_at, last_attempt_at, next_attempt_at, settled_at)
 
 
 class EndpointQueue:
@@ -290,68 +214,17 @@ class EndpointQueue:
         return count
 
     def stats(self) -> EndpointStats:
-        """Counts and the oldest pending age: a few index lookups per session, never waiting
-        on a writer."""
-        counts = dict(self._store.read(
-            "SELECT state, n FROM delivery_counts WHERE endpoint = ?", (self.endpoint,)))
-        (oldest,) = self._store.read(
-            "SELECT MIN(e.accepted_at) FROM sessions s JOIN events e ON e.pos = (SELECT d.pos"
-            " FROM deliveries d WHERE d.endpoint = ? AND d.session_id = s.session_id"
-            " AND d.state = 'pending' ORDER BY d.pos LIMIT 1)", (self.endpoint,))[0]
-        return EndpointStats(
-            pending=counts.get(DeliveryState.PENDING, 0),
-            oldest_age_seconds=None if oldest is None else max(0.0, self._clock.time() - oldest),
-            dead_letters=counts.get(DeliveryState.DEAD, 0),
-            delivered=counts.get(DeliveryState.DELIVERED, 0),
-            delivered_total=counts.get("delivered_total", 0),
-        )
+        """Counts and the oldest pending age, never waiting on a writer."""
+        return endpoint_stats(self._store, self._clock, self.endpoint)
 
     def records(self, state: DeliveryState | None = None, session_id: str | None = None,
                 limit: int = 100) -> list[DeliveryRecord]:
         """This endpoint's deliveries, oldest first, of one state and session or all."""
-        where, params = "d.endpoint = ?", [self.endpoint]
-        if state is not None:
-            where += " AND d.state = ?"
-            params.append(state)
-        if session_id is not None:
-            where += " AND d.session_id = ?"
-            params.append(session_id)
-        rows = self._store.read(f"SELECT {_RECORD} WHERE {where} ORDER BY d.pos LIMIT ?",
-                                [*params, limit])
-        return [_record(row) for row in rows]
+        return records(self._store, self.endpoint, state, session_id, limit=limit)
 
     def record(self, event_id: str) -> DeliveryRecord | None:
-        rows = self._store.read(f"SELECT {_RECORD} WHERE e.id = ? AND d.endpoint = ?",
-                                (event_id, self.endpoint))
-        return _record(rows[0]) if rows else None
+        found = records(self._store, self.endpoint, event_id=event_id, limit=1)
+        return found[0] if found else None
 
     def dead_letters(self, limit: int = 100) -> list[DeliveryRecord]:
         return self.records(DeliveryState.DEAD, limit=limit)
-
-
-def event_detail(conn: sqlite3.Connection, event_id: str) -> EventDetail | None:
-    """The event `event_id` with every delivery and its attempts, read on `conn`."""
-    row = conn.execute("SELECT pos, id, type, session_id, seq, CAST(body AS TEXT), accepted_at"
-                       " FROM events WHERE id = ?", (event_id,)).fetchone()
-    if row is None:
-        return None
-    pos, _, type_, session_id, seq, body, accepted_at = row
-    parsed = json.loads(body)
-    logged: dict[str, list[Attempt]] = {}
-    for endpoint, *attempt in conn.execute(
-            "SELECT endpoint, at, status, error, duration_ms FROM attempts WHERE pos = ?"
-            " ORDER BY rowid", (pos,)):
-        logged.setdefault(endpoint, []).append(Attempt(*attempt))
-    deliveries = []
-    for delivery in conn.execute(f"SELECT {_RECORD} WHERE d.pos = ? ORDER BY d.endpoint",
-                                 (pos,)):
-        record = _record(delivery)
-        attempts = logged.get(record.endpoint, [])
-        if record.state is DeliveryState.DELIVERED and record.last_attempt_at is not None:
-            duration = conn.execute("SELECT last_duration_ms FROM deliveries WHERE pos = ?"
-                                    " AND endpoint = ?", (pos, record.endpoint)).fetchone()[0]
-            attempts = [*attempts, Attempt(record.last_attempt_at, record.last_status, None,
-                                           duration or 0.0)]
-        deliveries.append((record, tuple(attempts)))
-    return EventDetail(event_id, type_, session_id, seq, parsed.get("timestamp", ""),
-                       accepted_at, parsed.get("data"), tuple(deliveries))

@@ -24,15 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pykka
 
-from actors.delivery import (
-    PROBE_INITIAL,
-    PROBE_MAX,
-    EndpointState,
-    Outcome,
-    classify,
-    probe_delay,
-    retry_delay,
-)
+from actors.delivery import PROBE_INITIAL, PROBE_MAX, EndpointState, Outcome, verdict
 from actors.endpoint import DEFAULT_ENDPOINT, DEFAULT_SCHEDULE, WebhookConfig
 from actors.lanes import Lane, Lanes
 from actors.outbox import Outbox
@@ -242,33 +234,28 @@ class WebhookActor(SupervisedActor):
             self._observe(answer.outcome, answer.seconds)
 
     def _settle(self, lane: Lane, answered: Answered, now: float, wall: float) -> Answer:
-        """What one answer comes to for its lane; returns what to write."""
+        """Carry out the verdict on one answer for its lane; returns what to write."""
         result, event = answered.result, answered.event
         head = lane.head
         failures = head.failures if head is not None and head.pos == event.pos else 0
-        outcome = classify(result.status)
-        next_at = None
-        if outcome is Outcome.RETRY:
-            delay = retry_delay(failures + 1, self._config.schedule, self._config.jitter,
-                                self._rng, result.retry_after)
-            if delay is None:
-                outcome = Outcome.DEAD_LETTER
-                logger.warning("webhook %s: giving up on %s after %d attempts, the last: %s",
-                               self._url, event.id, failures + 1, result.error)
-            else:
-                self._lanes.retry(lane, event.pos, now + delay)
-                next_at = wall + delay
-        elif outcome is Outcome.DEAD_LETTER:
+        judged = verdict(result, failures, self._config.schedule, self._config.jitter,
+                         self._rng, self._lanes.probes)
+        if judged.gave_up:
+            logger.warning("webhook %s: giving up on %s after %d attempts, the last: %s",
+                           self._url, event.id, failures + 1, result.error)
+        elif judged.outcome is Outcome.DEAD_LETTER:
             logger.warning("webhook %s refused %s for good: %s", self._url, event.id,
                            result.error)
-        if outcome in (Outcome.DELIVERED, Outcome.DEAD_LETTER):
+        if judged.outcome in (Outcome.DELIVERED, Outcome.DEAD_LETTER):
             self._lanes.delivered(lane, event.pos)
-        elif outcome is Outcome.PAUSED:
-            delay = probe_delay(self._lanes.probes + 1)
-            self._lanes.pause(lane, now + delay)
-            next_at = wall + delay
-        return Answer(event.pos, outcome, result.status, result.error, answered.at,
-                      result.seconds, next_at)
+        elif judged.outcome is Outcome.RETRY:
+            assert judged.wait is not None
+            self._lanes.retry(lane, event.pos, now + judged.wait)
+        else:
+            assert judged.wait is not None
+            self._lanes.pause(lane, now + judged.wait)
+        return Answer(event.pos, judged.outcome, result.status, result.error, answered.at,
+                      result.seconds, None if judged.wait is None else wall + judged.wait)
 
     def _sleep_until(self, when: float | None) -> None:
         """Have a Wake come at `when` (monotonic seconds), or none."""

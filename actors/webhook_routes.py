@@ -18,7 +18,7 @@ from aiohttp import web
 from actors.front_config import FrontDeps
 from actors.ids import is_session_id
 from actors.outbox_health import OutboxHealth
-from actors.outbox_queue import DeliveryRecord, EndpointStats, EventDetail
+from actors.outbox_records import DeliveryRecord, EndpointStats, EventDetail
 from actors.outbox_schema import DeliveryState
 from actors.views import Board, iso
 from actors.webhook import KIND, redact

@@ -15,7 +15,8 @@ from collections.abc import Iterable
 from actors.endpoint import DEFAULT_ENDPOINT, WebhookConfig
 from actors.outbox import Outbox
 from actors.outbox_health import OutboxHealth
-from actors.outbox_queue import EndpointQueue, EndpointStats, EventDetail
+from actors.outbox_queue import EndpointQueue
+from actors.outbox_records import EndpointStats, EventDetail
 
 __all__ = ["Webhooks"]
 

@@ -11,7 +11,7 @@ from prometheus_client.samples import Sample
 
 from actors.front import FrontDeps
 from actors.outbox_health import OutboxHealth
-from actors.outbox_queue import EndpointStats
+from actors.outbox_records import EndpointStats
 from runtime import ChildState, EventBus, EventName, LifecycleEvent, Reason
 from tests.actors.test_front import (
     FakeBoard,

@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 
 from actors.endpoint import DEFAULT_ENDPOINT
 from actors.outbox_health import OutboxHealth
-from actors.outbox_queue import EndpointStats
+from actors.outbox_records import EndpointStats
 from actors.views import SESSION, Board
 from runtime import ChildState, ChildStatus, EventBus, EventName, LifecycleEvent, Reason
 
