@@ -77,6 +77,7 @@ class Store:
         self.write_lock = threading.Lock()  # one writer at a time, across both connections
         self._turns = threading.Condition()  # appends go before bookkeeping waiting for the lock
         self._appends_waiting = 0
+        self._appends_served = 0  # appends that got the lock after waiting for it
         self.read_lock = threading.Lock()
         self.closed = False
         self._state_lock = threading.Lock()
@@ -98,6 +99,7 @@ class Store:
         finally:
             with self._turns:
                 self._appends_waiting -= 1
+                self._appends_served += 1
                 self._turns.notify_all()
         try:
             yield
@@ -110,10 +112,12 @@ class Store:
         write lock; its outcome is noted for the health check. Bookkeeping lets appends that
         wait for the lock go first: Python's locks are not fair, and a prune running batch
         after batch took the lock again before a waiting append got it (appends' p99 while
-        300,000 rows were pruned: 35-64 ms before, 8-10 ms after; bench/bench_webhook.py)."""
-        if not durable:
+        200,000 rows were pruned: 37-204 ms without this, 5-9 ms with it; the prune_stall
+        figures of bench/bench_webhook.py, two runs each, 2 shared cores)."""
+        if not durable:  # after the appends waiting now, not after every later one
             with self._turns:
-                self._turns.wait_for(lambda: self._appends_waiting == 0, timeout=1.0)
+                turn = self._appends_served + self._appends_waiting
+                self._turns.wait_for(lambda: self._appends_served >= turn, timeout=1.0)
         with self.write_lock:
             self.check_open()
             try:

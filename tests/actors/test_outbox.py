@@ -23,6 +23,7 @@ from actors.outbox import (
 )
 from actors.outbox_queue import Answer
 from runtime.clock import FakeClock
+from tests.helpers import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -379,3 +380,52 @@ def test_sqlite_itself_refuses_a_second_row_for_a_message(outbox: Outbox) -> Non
                          " x'7b7d', 0, 'm1')")
     finally:
         conn.close()
+
+
+class RecordingLock:
+    """A lock that notes who tried to take it and who got it, in order."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.log: list[tuple[str, str]] = []
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        self.log.append(("try", threading.current_thread().name))
+        got = self._lock.acquire(blocking, timeout)
+        if got:
+            self.log.append(("got", threading.current_thread().name))
+        return got
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+
+
+def test_bookkeeping_does_not_try_for_the_lock_before_an_append_waiting_for_it(
+        outbox: Outbox) -> None:
+    """Prune batches back to back once took the lock again and again before a waiting append
+    got it (Python's locks are not fair): appends' p99 went to 37-204 ms while pruning."""
+    first = outbox.append("a", "session.started", {})
+    store = outbox._store
+    store.write_lock = lock = RecordingLock()  # type: ignore[assignment]
+    lock.acquire()  # a write in progress
+    try:
+        appender = threading.Thread(target=outbox.append, name="appender",
+                                    args=("a", "session.stopped", {}))
+        appender.start()
+        assert wait_until(lambda: store._appends_waiting == 1)
+        keeper = threading.Thread(target=settle, name="keeper",
+                                  args=(outbox, first, Outcome.DELIVERED))
+        keeper.start()
+        assert wait_until(lambda: ("try", "keeper") in lock.log, timeout=0.3) is False
+    finally:
+        lock.release()
+    appender.join(10)
+    keeper.join(10)
+    tries = [entry for entry in lock.log if entry[1] in ("appender", "keeper")]
+    assert tries.index(("got", "appender")) < tries.index(("try", "keeper")), tries
