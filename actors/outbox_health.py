@@ -17,6 +17,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -172,8 +173,9 @@ def open_checked(path: Path, wall: Callable[[], float]) -> Store:
     return store
 
 
-def check_outbox(path: Path, wall: Callable[[], float]) -> None:
-    """Refuse an unusable outbox file (see `open_checked`) without keeping it open."""
+def check_outbox(path: Path, wall: Callable[[], float] = time.time) -> None:
+    """Refuse an unusable outbox file (see `open_checked`) without keeping it open: what
+    `warden run` can call first, before it starts anything."""
     open_checked(path, wall).close()
 
 
