@@ -62,7 +62,7 @@ def test_it_shows_pending_oldest_and_dead_letters(config_file: Path, tmp_path: P
 
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[2].split() == ["endpoint", "default", "http://127.0.0.1:9/hook"]  # no key
+    assert lines[2].split() == ["endpoint", "default", "http://127.0.0.1:9/hook?redacted"]  # no key
     assert lines[3].split()[:2] == ["pending", "2"] and "oldest accepted" in lines[3]
     assert lines[4].split() == ["dead", "letters", "1"]
     assert lines[5].split()[:2] == ["delivered", "0"] and "kept 2h" in lines[5]

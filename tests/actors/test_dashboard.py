@@ -145,7 +145,7 @@ def test_it_shows_the_endpoints_their_dead_letters_and_an_events_attempts(
             crm = page.locator('#endpoints tr[data-endpoint="crm"]')
             expect(crm).to_have_attribute("data-state", "paused")
             expect(crm.locator(".col-dead")).to_have_text("1")
-            expect(crm.locator(".col-url")).to_have_text("https://crm.example/hook")
+            expect(crm.locator(".col-url")).to_have_text("https://crm.example/hook?redacted")
             expect(page.locator('#endpoints tr[data-endpoint="audit"] .col-pending')).to_have_text(
                 "1")
             expect(page.locator("#outbox-health")).to_have_text("outbox ok")

@@ -77,7 +77,7 @@ def test_the_endpoints_with_their_state_and_backlog_never_the_secret(world: Worl
         answer = call("GET", front.url + "/webhooks")
     assert answer.status == 200
     assert answer.body == {"endpoints": [
-        {"id": "crm", "url": "https://crm.example/hook", "state": "paused", "pending": 1,
+        {"id": "crm", "url": "https://crm.example/hook?redacted", "state": "paused", "pending": 1,
          "oldest_age_seconds": 540.0, "dead_letters": 1, "delivered_total": 1},
         {"id": "audit", "url": "http://127.0.0.1:9/audit", "state": "active", "pending": 1,
          "oldest_age_seconds": 600.0, "dead_letters": 0, "delivered_total": 0},
