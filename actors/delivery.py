@@ -24,10 +24,12 @@ __all__ = [
     "AttemptResult",
     "EndpointState",
     "Outcome",
+    "Verdict",
     "classify",
     "parse_retry_after",
     "probe_delay",
     "retry_delay",
+    "verdict",
 ]
 
 DEAD_LETTER_STATUSES = frozenset({400, 413, 422})  # the receiver will never take this event
@@ -77,6 +79,31 @@ def classify(status: int | None) -> Outcome:
     if status in PAUSE_STATUSES:
         return Outcome.PAUSED
     return Outcome.RETRY
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What an answer comes to: its outcome, and how long its lane (a retry) or its endpoint
+    (a pause) waits before the next attempt; `gave_up` when the schedule ran out."""
+
+    outcome: Outcome
+    wait: float | None = None
+    gave_up: bool = False
+
+
+def verdict(result: AttemptResult, failures: int, schedule: Sequence[float], jitter: float,
+            rng: random.Random, probes: int) -> Verdict:
+    """The verdict on `result`, for an event that failed `failures` times before, at an endpoint
+    whose pause has been probed `probes` times."""
+    outcome = classify(result.status)
+    if outcome is Outcome.RETRY:
+        delay = retry_delay(failures + 1, schedule, jitter, rng, result.retry_after)
+        if delay is None:
+            return Verdict(Outcome.DEAD_LETTER, gave_up=True)
+        return Verdict(outcome, delay)
+    if outcome is Outcome.PAUSED:
+        return Verdict(outcome, probe_delay(probes + 1))
+    return Verdict(outcome)
 
 
 def retry_delay(

@@ -17,6 +17,7 @@ from actors.incidents import IncidentStore
 from actors.pages import Pages
 from actors.recent import RecentEvents
 from actors.views import Board, OutboxStatsSource
+from actors.webhooks import Webhooks
 from httpkit.throttle import FailureThrottle
 from runtime import Clock, EventBus, MonotonicClock
 
@@ -71,6 +72,7 @@ class FrontDeps:
     pages: Pages | None = None  # sessions' open pages: screenshots, pairing codes
     incidents: IncidentStore | None = None
     reload: Reload | None = None  # POST /reload; 404 when None
+    webhooks: Webhooks | None = None  # the /webhooks routes; 404 when None
 
     @classmethod
     def build(
@@ -90,6 +92,7 @@ class FrontDeps:
         pages: Pages | None = None,
         incidents: IncidentStore | None = None,
         reload: Reload | None = None,
+        webhooks: Webhooks | None = None,
     ) -> FrontDeps:
         """The deps of a `warden run`: recent events subscribed to `events` unless given (call
         this before the runtime starts so none is missed) and the demo sink verifying with
@@ -101,4 +104,5 @@ class FrontDeps:
         return cls(board=board, control=control, root_running=root_running, events=recent,
                    outbox=outbox, registry=registry,
                    sink=DemoSink(sink_secret, clock=clock), clock=clock, listener=listener,
-                   auth_failed=auth_failed, pages=pages, incidents=incidents, reload=reload)
+                   auth_failed=auth_failed, pages=pages, incidents=incidents, reload=reload,
+                   webhooks=webhooks)

@@ -1,12 +1,15 @@
 """Lifecycle webhooks: the supervision events of sessions, turned into outbox events.
 
-One event vocabulary (runtime.vocabulary.EventName) maps to the webhook event types.
+One event vocabulary (runtime.vocabulary.EventName) maps to the webhook event types. They are
+submitted through the intake, so one the outbox cannot take at once is retried in its
+session's order instead of being dropped.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from concurrent.futures import Future
 from typing import Any, Protocol
 
 from actors.ids import incident_id
@@ -18,9 +21,11 @@ __all__ = ["LifecycleWebhooks", "webhook_for"]
 logger = logging.getLogger(__name__)
 
 
-class Appender(Protocol):
-    def append(self, session_id: str, type: str, data: Mapping[str, Any],
-               at: float | None = None) -> Any: ...
+class Submitter(Protocol):
+    """The intake (actors.intake.Intake)."""
+
+    def submit(self, session_id: str, type: str, data: Mapping[str, Any],
+               at: float | None = None) -> Future[Any]: ...
 
 
 def webhook_for(event: LifecycleEvent) -> tuple[str, dict[str, Any]] | None:
@@ -57,8 +62,8 @@ def webhook_for(event: LifecycleEvent) -> tuple[str, dict[str, Any]] | None:
 class LifecycleWebhooks:
     """An EventBus subscriber that appends a webhook for each event of a session."""
 
-    def __init__(self, outbox: Appender) -> None:
-        self.outbox = outbox
+    def __init__(self, intake: Submitter) -> None:
+        self.intake = intake
 
     def __call__(self, event: LifecycleEvent) -> None:
         if event.kind != SESSION:
@@ -66,4 +71,10 @@ class LifecycleWebhooks:
         webhook = webhook_for(event)
         if webhook is not None:
             type_, data = webhook
-            self.outbox.append(event.child, type_, data, event.at)
+            self.intake.submit(event.child, type_, data, event.at).add_done_callback(_lost)
+
+
+def _lost(future: Future[Any]) -> None:
+    error = future.exception()
+    if error is not None:
+        logger.error("a lifecycle webhook was not committed: %s", error)

@@ -34,6 +34,8 @@ from actors.views import (
     sink_json,
     webhook_json,
 )
+from actors.webhook import child_id
+from actors.webhook_routes import add_webhook_routes, endpoints_json, outbox_health_json
 from httpkit import (
     ApiError,
     dumps,
@@ -96,6 +98,7 @@ def build_app(config: HttpConfig, deps: FrontDeps) -> web.Application:
     app.router.add_get("/overview", _overview)
     app.router.add_post("/reload", _reload)
     app.router.add_get("/openapi.json", _openapi)
+    add_webhook_routes(app, DEPS)
     app.router.add_post("/demo/webhook", _sink_receive)
     app.router.add_get("/demo/webhook/events", _sink_events)
     return app
@@ -217,11 +220,18 @@ async def _events(request: web.Request) -> web.Response:
 
 
 async def _webhook_state(request: web.Request) -> dict[str, Any]:
+    """The default endpoint's actor and figures (`/webhook`, from before several endpoints)."""
     deps = request.app[DEPS]
-    stats = None
-    if deps.outbox is not None:
-        stats = await asyncio.get_running_loop().run_in_executor(None, deps.outbox.stats)
-    return webhook_json(deps.board.get(deps.webhook_child), stats)
+    loop = asyncio.get_running_loop()
+    stats: Any = None
+    child = deps.webhook_child
+    if deps.webhooks is not None and deps.webhooks.ids():
+        endpoint = deps.webhooks.webhook().id
+        child = child_id(endpoint)
+        stats = await loop.run_in_executor(None, deps.webhooks.stats, endpoint)
+    elif deps.outbox is not None:
+        stats = await loop.run_in_executor(None, deps.outbox.stats)
+    return webhook_json(deps.board.get(child), stats)
 
 
 async def _webhook(request: web.Request) -> web.Response:
@@ -232,12 +242,22 @@ async def _overview(request: web.Request) -> web.Response:
     """Everything the dashboard shows, in one answer."""
     deps = request.app[DEPS]
     now = deps.clock.time()
+    webhooks = None
+    if deps.webhooks is not None:
+        directory = deps.webhooks
+
+        def read() -> dict[str, Any]:
+            return {**endpoints_json(directory, deps.board),
+                    "outbox": outbox_health_json(directory.health())}
+
+        webhooks = await asyncio.get_running_loop().run_in_executor(None, read)
     return json_response({
         "now": iso(now),
         "running": deps.root_running(),
         "sessions": sessions_json(_statuses(request), now)["sessions"],
         "events": [event_json(e) for e in deps.events.latest(_limit(request, 50))],
         "webhook": await _webhook_state(request),
+        "webhooks": webhooks,
         "sink": sink_json(deps.sink, 20),
     })
 

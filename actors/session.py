@@ -67,6 +67,7 @@ LOGIN_REASONS = {
 }
 START_TIMEOUT = 120.0  # seconds to the first heartbeat: queued behind other launches, then open
 CLOSE_TIMEOUT = 3.0  # a graceful close of the browser; after it the tree is killed anyway
+RECONCILE_RETRY_MAX = 30.0  # seconds between two tries of a reconciliation that keeps failing
 OPEN_MARGIN = 5.0  # seconds past an adapter's own load timeout before its open is cut short
 READ_TIMEOUT = 30.0  # one slice of the app's history
 OFFLINE_RETRY_MAX = 60.0  # seconds between attempts to load an app that cannot be reached
@@ -204,6 +205,7 @@ class BrowserSession(SupervisedActor):
         self._retry_delay = 1.0
         self._offline_beat: Timer | None = None
         self._reconcile_due = False
+        self._reconcile_failures = 0  # in a row: the retry waits longer each time
         self._withdraw: Callable[[], None] | None = None
 
     @classmethod
@@ -316,8 +318,9 @@ class BrowserSession(SupervisedActor):
                 self._beaten(state)
             case _PageMessage(message=inbound):
                 if self._reconcile_due:  # what failed before goes first, in the app's order
-                    self._reconcile_due = False
-                    self.reconcile(live=inbound.id)
+                    if not self.reconcile(live=inbound.id):
+                        self.ctx.count("held")  # in the app's store: the next reconciliation has it
+                        return None
                 if not self.accept(inbound):
                     self._reconcile_soon()  # the page has it; the outbox will, once it can
             case _Acked(message_id=message_id, ack=ack):
@@ -456,13 +459,14 @@ class BrowserSession(SupervisedActor):
 
     # --- reconciliation -------------------------------------------------------------------------
 
-    def reconcile(self, live: str | None = None) -> int:
+    def reconcile(self, live: str | None = None) -> bool:
         """Append what the app's store holds and the outbox lacks, in the app's order, before
-        any newer live message (they wait in the mailbox); the number appended. `live` is the
-        live message about to be appended as such, and is left to it."""
+        any newer live message (they wait in the mailbox). `live` is the live message about to
+        be appended as such, and is left to it. False when the store or the outbox could not be
+        used: it is tried again soon, and live messages wait for it (they are in the store)."""
         page, driver, session = self._page, self._driver, self.settings.id
         if page is None or driver is None:
-            return 0
+            return False  # no store to read: the next open reconciles
 
         def read(start: float, limit: int) -> Sequence[InboundMessage]:
             try:
@@ -474,24 +478,32 @@ class BrowserSession(SupervisedActor):
             done = reconcile(session, self.deps.inbound, read,
                              lambda m: self._append(m, recovered=True), now=self.clock.time(),
                              live=live)
+            if done.recovered:
+                self.ctx.count("reconciled", done.recovered)
+                logger.info("session %s: %d messages recovered from the app's store", session,
+                            done.recovered)
+                self.deps.inbound.append(session, "session.reconciled", {
+                    "recovered": done.recovered, "scanned": done.scanned,
+                    "since": _iso(done.since)}, self.clock.time())
         except Exception:
             logger.exception("session %s: reconciliation could not use the outbox; again soon",
                              session)
             self._reconcile_soon()
-            return 0
-        if done.recovered:
-            self.ctx.count("reconciled", done.recovered)
-            self.deps.inbound.append(session, "session.reconciled", {
-                "recovered": done.recovered, "scanned": done.scanned,
-                "since": _iso(done.since)}, self.clock.time())
-            logger.info("session %s: %d messages recovered from the app's store", session,
-                        done.recovered)
-        return done.recovered
+            return False
+        if not done.complete:
+            self._reconcile_soon()
+            return False
+        self._reconcile_due, self._reconcile_failures = False, 0
+        return True
 
     def _reconcile_soon(self) -> None:
+        """Reconcile again after a delay that grows while it keeps failing (1 s to 30 s);
+        until then, live messages are left in the store for it."""
         if not self._reconcile_due:  # one retry at a time, however many commits failed
             self._reconcile_due = True
-            self.ctx.scheduler.call_later(1.0, lambda: self._tell(_Reconcile()))
+            delay = min(RECONCILE_RETRY_MAX, 2.0 ** self._reconcile_failures)
+            self._reconcile_failures += 1
+            self.ctx.scheduler.call_later(delay, lambda: self._tell(_Reconcile()))
 
     # --- memory ---------------------------------------------------------------------------------
 

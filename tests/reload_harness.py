@@ -51,13 +51,18 @@ class FleetRun:
         self.warden: Warden | None = None
 
     def write(self, sessions: Sequence[Session | str], *, per_driver: int = 16,
-              policies: str = "", webhook: str = "", top: str = "") -> None:
+              policies: str = "", webhook: str = "", webhooks: str = "",
+              top: str = "") -> None:
         """The config file: `sessions` (ids or `Session`s), YAML text for the policies
-        (indented under `policies:`), the webhook section's body and further top keys."""
+        (indented under `policies:`), the webhook section's body (or the `webhooks:` list's)
+        and further top keys."""
         lines = [f"state_dir: {self.state}", "http:", f"  listen: 127.0.0.1:{self.http}",
                  "browser:", f"  sessions_per_driver: {per_driver}"]
         # Nobody listens on port 9: events wait in the outbox (see test_reload_webhook.py).
-        lines += ["webhook:", webhook or "  url: http://127.0.0.1:9/webhook"]
+        if webhooks:
+            lines += ["webhooks:", webhooks.rstrip("\n")]
+        else:
+            lines += ["webhook:", webhook or "  url: http://127.0.0.1:9/webhook"]
         if policies:
             lines += ["policies:", policies.rstrip("\n")]
         lines.append("sessions:" if sessions else "sessions: []")

@@ -102,7 +102,7 @@ def test_an_empty_file_is_all_defaults() -> None:
 
 @pytest.mark.parametrize(("text", "expected"), [
     ("bogus: 1\n", "f.yaml:1: bogus: unknown key (expected one of: browser, http, policies, "
-                   "sessions, simulator, state_dir, webhook)"),
+                   "sessions, simulator, state_dir, webhook, webhooks)"),
     ("http:\n  listen: 127.0.0.1:1\n  tokn: x\n",
      "f.yaml:3: http.tokn: unknown key (expected one of: listen, metrics_public, token)"),
     ("policies:\n  p:\n    heartbeat: {interval: 1s, every: 2s}\n",
@@ -271,3 +271,83 @@ def test_a_whatsapp_session_needs_no_url_and_gets_a_policy_safe_for_a_real_accou
     assert redefined.canary == CanaryPolicy(interval=600.0, timeout=30.0, failures=2)
     (line,) = errors("sessions:\n  - {id: a}\n")
     assert "missing key: url" in line  # the simulator has no address of its own
+# --- webhook endpoints --------------------------------------------------------------------------
+
+SECRET = "whsec_ZGVtby1zZWNyZXQtZGVtby1zZWNyZXQtZGVtbw=="
+
+
+def endpoints(*items: str) -> str:
+    return "webhooks:\n" + "".join(items)
+
+
+def endpoint(endpoint_id: str, url: str = "http://127.0.0.1:9/hook", extra: str = "") -> str:
+    return (f"  - id: {endpoint_id}\n    url: {url}\n    secret: {SECRET}\n" + extra)
+
+
+def test_a_single_webhook_is_the_endpoint_default_and_wants_everything() -> None:
+    (only,) = parse("webhook:\n  url: http://127.0.0.1:9/x\n").webhooks
+    assert (only.id, only.url, only.events, only.sessions) == (
+        "default", "http://127.0.0.1:9/x", (), ())
+    assert only.route().wants("session.offline", "anyone")
+    (builtin,) = parse("").webhooks
+    assert builtin.id == "default" and builtin.url.endswith("/demo/webhook")
+
+
+def test_several_endpoints_each_with_their_filters_and_retry() -> None:
+    config = parse(endpoints(
+        endpoint("crm", extra="    events: [message.received]\n    sessions: [acct-1, acct-2]\n"
+                              "    timeout: 5s\n    connections: 4\n"
+                              "    retry: {schedule: [0s, 1m], jitter: 0}\n"),
+        endpoint("audit", "https://audit.example/warden", "    events: ['session.*']\n")))
+    crm, audit = config.webhooks
+    assert (crm.id, crm.events, crm.sessions, crm.timeout, crm.connections, crm.schedule,
+            crm.jitter) == ("crm", ("message.received",), ("acct-1", "acct-2"), 5.0, 4,
+                            (0.0, 60.0), 0.0)
+    assert crm.route().wants("message.received", "acct-2")
+    assert not crm.route().wants("message.received", "acct-3")
+    assert not crm.route().wants("session.started", "acct-1")
+    assert audit.route().wants("session.reconciled", "acct-9")
+    assert not audit.route().wants("message.received", "acct-9")
+    assert config.webhook is crm  # no `default`: the first one verifies the demo sink
+
+
+def test_giving_both_webhook_and_webhooks_is_an_error() -> None:
+    assert errors("webhook:\n  url: http://x/\n" + endpoints(endpoint("a"))) == [
+        "f.yaml:3: webhooks: give either webhook (one endpoint) or webhooks (a list), not both"]
+
+
+@pytest.mark.parametrize(("item", "expected"), [
+    (endpoint("a", url="ftp://127.0.0.1/hook"),
+     "f.yaml:3: webhooks[0].url: expected an http:// or https:// URL, got 'ftp://127.0.0.1/hook'"),
+    (endpoint("a", extra="    events: [message.sent]\n"),
+     "f.yaml:5: webhooks[0].events: 'message.sent' matches no event type (known: "
+     "message.received, session.started, session.restarting, session.recovered, "
+     "session.health_failed, session.auth_required, session.offline, session.reconciled, "
+     "session.stopped)"),
+    (endpoint("a", extra="    events: []\n"),
+     "f.yaml:5: webhooks[0].events: expected at least one event type or glob (leave `events` "
+     "out for all)"),
+    (endpoint("a b"), "f.yaml:2: webhooks[0].id: expected 1-64 of A-Z a-z 0-9 _ -, got 'a b'"),
+    (endpoint("events"), "f.yaml:2: webhooks[0].id: 'events' is reserved; choose another "
+                         "endpoint id"),
+    (endpoint("a", extra="    connections: 0\n"),
+     "f.yaml:5: webhooks[0].connections: expected a whole number of at least 1, got int 0"),
+    (endpoint("a", extra="    sessions: [acct 1]\n"),
+     "f.yaml:5: webhooks[0].sessions: expected 1-64 of A-Z a-z 0-9 _ -, got 'acct 1'"),
+    ("  - id: a\n    url: http://x/\n", "f.yaml:2: webhooks[0]: missing key: secret"),
+    ("  - {}\n", "f.yaml:2: webhooks[0]: missing keys: id, url, secret"),
+    (endpoint("a", extra="    secrt: x\n"),
+     "f.yaml:5: webhooks[0].secrt: unknown key (expected one of: connections, events, id, "
+     "keep_delivered, retry, secret, sessions, timeout, url)"),
+])
+def test_a_bad_endpoint_is_an_error_on_its_line(item: str, expected: str) -> None:
+    assert errors(endpoints(item)) == [expected]
+
+
+def test_a_duplicate_endpoint_id_points_at_the_first() -> None:
+    assert errors(endpoints(endpoint("crm"), endpoint("crm"))) == [
+        "f.yaml:5: webhooks[1].id: duplicate endpoint id 'crm' (first at line 2)"]
+
+
+def test_an_empty_list_is_no_endpoint_at_all() -> None:
+    assert parse("webhooks: []\n").webhooks == ()

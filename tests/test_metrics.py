@@ -10,11 +10,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from actors.front import FrontDeps
+from actors.outbox_health import OutboxHealth
+from actors.outbox_records import EndpointStats
 from runtime import ChildState, EventBus, EventName, LifecycleEvent, Reason
 from tests.actors.test_front import (
     FakeBoard,
-    Outbox,
-    Stats,
     call,
     fake_runtime,
     runtime_deps,
@@ -23,6 +23,29 @@ from tests.actors.test_front import (
 )
 from tests.actors.test_views import NOW, make_status
 from warden.metrics import DELIVERY_OUTCOMES, Metrics
+
+
+class FakeWebhooks:
+    """Endpoints with fixed figures, and the outbox's health."""
+
+    def __init__(self, **stats: EndpointStats) -> None:
+        self.figures = stats
+        self.healthy = OutboxHealth(True, (), 5 * 2**30, 0, None, NOW)
+
+    def ids(self) -> tuple[str, ...]:
+        return tuple(self.figures)
+
+    def stats(self, endpoint_id: str) -> EndpointStats:
+        return self.figures[endpoint_id]
+
+    def health(self) -> OutboxHealth:
+        return self.healthy
+
+
+def stats(pending: int = 0, oldest: float | None = None, dead: int = 0,
+          delivered: int = 0) -> EndpointStats:
+    return EndpointStats(pending, oldest, dead, delivered, delivered)
+
 
 CONTRACT_NAMES = {
     "warden_session_state", "warden_session_restarts_total",
@@ -35,6 +58,8 @@ CONTRACT_NAMES = {
     "warden_webhook_outbox_pending", "warden_webhook_outbox_oldest_age_seconds",
     "warden_webhook_dead_letters_total",
 }
+OUTBOX_NAMES = {"warden_outbox_healthy", "warden_outbox_free_bytes",
+                "warden_outbox_append_failures_total"}
 
 
 @pytest.fixture
@@ -56,9 +81,10 @@ def restart(child: str, reason: Reason, supervisor: str = "sessions",
 def test_every_spec_name_is_exposed_even_before_any_event(
         registry: CollectorRegistry) -> None:
     Metrics(registry, FakeBoard([make_status("acct-1", last_heartbeat=NOW, last_activity=NOW,
-                                             details={"memory_bytes": 1})]))
+                                             details={"memory_bytes": 1})]),
+            webhooks=FakeWebhooks(default=stats()))
     names = {s.name for s in samples(_text(registry))}
-    assert names >= CONTRACT_NAMES
+    assert names >= CONTRACT_NAMES | OUTBOX_NAMES
 
 
 def _text(registry: CollectorRegistry) -> str:
@@ -148,51 +174,72 @@ def test_actor_message_counts_are_the_totals_the_supervisor_keeps_over_incarnati
     assert value("warden_actor_messages_total", {"actor": "a"}) == 48
 
 
-def test_delivery_attempts_are_counted_by_outcome_and_timed(
+def test_delivery_attempts_are_counted_by_endpoint_and_outcome_and_timed(
         registry: CollectorRegistry) -> None:
-    metrics = Metrics(registry, FakeBoard())
+    metrics = Metrics(registry, FakeBoard(), webhooks=FakeWebhooks(crm=stats(), audit=stats()))
     value = registry.get_sample_value
-    for outcome in DELIVERY_OUTCOMES:
-        assert value("warden_webhook_deliveries_total", {"outcome": outcome}) == 0
-    metrics.delivery_attempted("delivered", 0.02)
-    metrics.delivery_attempted("delivered", 0.2)
-    metrics.delivery_attempted("retry", 15.0)
-    assert value("warden_webhook_deliveries_total", {"outcome": "delivered"}) == 2
-    assert value("warden_webhook_deliveries_total", {"outcome": "retry"}) == 1
-    assert value("warden_webhook_delivery_seconds_count") == 3
-    assert value("warden_webhook_delivery_seconds_sum") == pytest.approx(15.22)
+    for endpoint in ("crm", "audit"):
+        for outcome in DELIVERY_OUTCOMES:
+            assert value("warden_webhook_deliveries_total",
+                         {"endpoint": endpoint, "outcome": outcome}) == 0
+        assert value("warden_webhook_delivery_seconds_count", {"endpoint": endpoint}) == 0
+    metrics.delivery_attempted("crm", "delivered", 0.02)
+    metrics.delivery_attempted("crm", "delivered", 0.2)
+    metrics.delivery_attempted("audit", "retry", 15.0)
+    assert value("warden_webhook_deliveries_total",
+                 {"endpoint": "crm", "outcome": "delivered"}) == 2
+    assert value("warden_webhook_deliveries_total",
+                 {"endpoint": "audit", "outcome": "retry"}) == 1
+    assert value("warden_webhook_deliveries_total",
+                 {"endpoint": "audit", "outcome": "delivered"}) == 0
+    assert value("warden_webhook_delivery_seconds_count", {"endpoint": "crm"}) == 2
+    assert value("warden_webhook_delivery_seconds_sum", {"endpoint": "audit"}) == 15.0
     with pytest.raises(ValueError, match="unknown delivery outcome"):
-        metrics.delivery_attempted("lost", 1.0)
+        metrics.delivery_attempted("crm", "lost", 1.0)
 
 
-def test_outbox_figures_are_read_at_scrape_time(registry: CollectorRegistry) -> None:
-    outbox = Outbox()
-    Metrics(registry, FakeBoard(), outbox=outbox)
+def test_outbox_figures_are_read_per_endpoint_at_scrape_time(
+        registry: CollectorRegistry) -> None:
+    webhooks = FakeWebhooks(crm=stats(3, 42.0, 1, 17), audit=stats())
+    Metrics(registry, FakeBoard(), webhooks=webhooks)
     value = registry.get_sample_value
-    assert value("warden_webhook_outbox_pending") == 3
-    assert value("warden_webhook_outbox_oldest_age_seconds") == 42.0
-    assert value("warden_webhook_dead_letters_waiting") == 1
-    outbox.figures = Stats(pending=0, oldest_age_seconds=None, dead_letters=0, delivered=20)
-    assert value("warden_webhook_outbox_pending") == 0
-    assert value("warden_webhook_outbox_oldest_age_seconds") == 0
-    assert value("warden_webhook_dead_letters_waiting") == 0
+    assert value("warden_webhook_outbox_pending", {"endpoint": "crm"}) == 3
+    assert value("warden_webhook_outbox_oldest_age_seconds", {"endpoint": "crm"}) == 42.0
+    assert value("warden_webhook_dead_letters_waiting", {"endpoint": "crm"}) == 1
+    assert value("warden_webhook_outbox_pending", {"endpoint": "audit"}) == 0
+    webhooks.figures["crm"] = stats(delivered=20)
+    assert value("warden_webhook_outbox_pending", {"endpoint": "crm"}) == 0
+    assert value("warden_webhook_outbox_oldest_age_seconds", {"endpoint": "crm"}) == 0
+    assert value("warden_webhook_dead_letters_waiting", {"endpoint": "crm"}) == 0
 
 
 def test_dead_letters_are_counted_as_they_happen_and_a_requeue_never_moves_the_counter(
         registry: CollectorRegistry) -> None:
     """Three dead letters, a restart (a new process), a requeue of one: the counter was once
     rebuilt from the outbox's level and jumped 3 -> 5, firing a false alert."""
-    outbox = Outbox()
-    outbox.figures = Stats(pending=0, oldest_age_seconds=None, dead_letters=3, delivered=0)
-    metrics = Metrics(registry, FakeBoard(), outbox=outbox)  # after a restart: none seen yet
+    webhooks = FakeWebhooks(default=stats(dead=3))
+    metrics = Metrics(registry, FakeBoard(), webhooks=webhooks)  # after a restart: none seen
     value = registry.get_sample_value
-    assert value("warden_webhook_dead_letters_total") == 0
-    assert value("warden_webhook_dead_letters_waiting") == 3
-    outbox.figures = Stats(pending=1, oldest_age_seconds=1.0, dead_letters=2, delivered=0)
-    assert value("warden_webhook_dead_letters_total") == 0  # the requeue is not a dead letter
-    metrics.delivery_attempted("dead_letter", 0.1)
-    outbox.figures = Stats(pending=0, oldest_age_seconds=None, dead_letters=3, delivered=0)
-    assert value("warden_webhook_dead_letters_total") == 1
+    assert value("warden_webhook_dead_letters_total", {"endpoint": "default"}) == 0
+    assert value("warden_webhook_dead_letters_waiting", {"endpoint": "default"}) == 3
+    webhooks.figures["default"] = stats(pending=1, oldest=1.0, dead=2)
+    assert value("warden_webhook_dead_letters_total", {"endpoint": "default"}) == 0
+    metrics.delivery_attempted("default", "dead_letter", 0.1)
+    webhooks.figures["default"] = stats(dead=3)
+    assert value("warden_webhook_dead_letters_total", {"endpoint": "default"}) == 1
+
+
+def test_the_outbox_health_is_exposed(registry: CollectorRegistry) -> None:
+    webhooks = FakeWebhooks(default=stats())
+    Metrics(registry, FakeBoard(), webhooks=webhooks)
+    value = registry.get_sample_value
+    assert value("warden_outbox_healthy") == 1
+    assert value("warden_outbox_free_bytes") == 5 * 2**30
+    assert value("warden_outbox_append_failures_total") == 0
+    webhooks.healthy = OutboxHealth(False, ("appends fail: disk full",), 0, 7, "disk full", NOW)
+    assert value("warden_outbox_healthy") == 0
+    assert value("warden_outbox_free_bytes") == 0
+    assert value("warden_outbox_append_failures_total") == 7
 
 
 def test_nothing_lands_on_the_global_registry() -> None:

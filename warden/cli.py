@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     which = requeue.add_mutually_exclusive_group(required=True)
     which.add_argument("id", nargs="?", help="event id (evt_...)")
     which.add_argument("--all-dead", action="store_true")
+    requeue.add_argument("--endpoint", help="only at this endpoint (default: every endpoint)")
     return parser
 
 
@@ -103,7 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from warden import outbox_cli
 
             return outbox_cli.main(args.config, args.outbox_command, getattr(args, "id", None),
-                                   getattr(args, "all_dead", False))
+                                   getattr(args, "all_dead", False),
+                                   getattr(args, "endpoint", None))
     return 2
 
 

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from actors.adapters import BUILTIN_ADAPTERS, load_adapter
+from actors.endpoint import DEFAULT_ENDPOINT, WebhookConfig, matching_types
 from actors.front_config import HttpConfig
 from actors.ids import SESSION_ID_RULE, is_session_id
 from actors.policy import CanaryPolicy, Policy
-from actors.webhook import WebhookConfig
+from actors.webhook_event import EventType
 from httpkit import is_loopback, split_listen
 from runtime import Backoff, OnExhausted, RestartBudget
 from runtime.units import parse_duration, parse_size
@@ -47,6 +48,8 @@ ADAPTER_POLICIES = {name: policy for name in BUILTIN_ADAPTERS
 ADAPTER_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 MAX_CONFIG_BYTES = 1 << 20  # a config of a thousand sessions is about 100 KiB
 ETC_STATE_DIR = Path("/var/lib/warden")
+ENDPOINT_KEYS = frozenset({"url", "secret", "timeout", "retry", "keep_delivered", "events",
+                           "sessions", "connections"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +80,7 @@ class Config:
     state_dir: Path
     http: HttpConfig
     browser: BrowserConfig
-    webhook: WebhookConfig
+    webhooks: tuple[WebhookConfig, ...]  # the endpoints, in config order
     policies: Mapping[str, Policy]
     sessions: tuple[SessionConfig, ...]
     simulator: SimulatorConfig | None
@@ -92,6 +95,14 @@ class Config:
                 return self.lines[path]
             path = path.rpartition(".")[0]
         return 0
+
+    @property
+    def webhook(self) -> WebhookConfig:
+        """The endpoint `default`, else the first one (the demo sink verifies with its secret)."""
+        for endpoint in self.webhooks:
+            if endpoint.id == DEFAULT_ENDPOINT:
+                return endpoint
+        return self.webhooks[0] if self.webhooks else WebhookConfig()
 
 
 def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
@@ -170,7 +181,8 @@ class _Reader:
     def config(self, root: Located, folder: Path,
                environ: Mapping[str, str] | None = None) -> Config | None:
         top = self.mapping(root, frozenset(
-            {"state_dir", "http", "browser", "webhook", "policies", "sessions", "simulator"}))
+            {"state_dir", "http", "browser", "webhook", "webhooks", "policies", "sessions",
+             "simulator"}))
         if top is None:
             return None
         given = self.convert(top.get("state_dir"), _string, None)
@@ -180,7 +192,8 @@ class _Reader:
             state_dir=_state_dir(given, folder, os.environ if environ is None else environ),
             http=self.http(top.get("http")),
             browser=self.browser(top.get("browser")),
-            webhook=self.webhook(top.get("webhook")),
+            webhooks=self.webhooks(top.get("webhook"), top.get("webhooks"),
+                                   root.key_lines.get("webhooks")),
             policies=policies,
             sessions=self.sessions(top.get("sessions"), policies),
             simulator=self.simulator(top.get("simulator")),
@@ -218,14 +231,42 @@ class _Reader:
                                              default.sessions_per_driver),
         )
 
-    def webhook(self, node: Located | None) -> WebhookConfig:
+    def webhooks(self, single: Located | None, several: Located | None,
+                 key_line: int | None) -> tuple[WebhookConfig, ...]:
+        if single is not None and several is not None:
+            self.problems.append(Problem(
+                several.line if key_line is None else key_line, several.path,
+                "give either webhook (one endpoint) or webhooks (a list), not both"))
+            return ()
+        if several is None:
+            if single is None:
+                return (WebhookConfig(),)
+            keys = self.mapping(single, ENDPOINT_KEYS)
+            return (WebhookConfig(),) if keys is None else (self.endpoint(keys, DEFAULT_ENDPOINT),)
+        if not isinstance(several.value, list):
+            self.fail(several, f"expected a list of endpoints, got {_kind(several.value)}")
+            return ()
+        seen: dict[str, int] = {}
+        endpoints = []
+        for item in several.value:
+            keys = self.mapping(item, ENDPOINT_KEYS | {"id"})
+            if keys is None:
+                continue
+            missing = [k for k in ("id", "url", "secret") if k not in keys]
+            if missing:
+                self.fail(item, f"missing key{'s' if len(missing) > 1 else ''}: "
+                                f"{', '.join(missing)}")
+            endpoint_id = self.convert(keys.get("id"), _endpoint_id, "")
+            if endpoint_id and endpoint_id in seen:
+                self.fail(keys["id"], f"duplicate endpoint id {endpoint_id!r} "
+                                      f"(first at line {seen[endpoint_id]})")
+            elif endpoint_id:
+                seen[endpoint_id] = keys["id"].line
+            endpoints.append(self.endpoint(keys, endpoint_id))
+        return tuple(endpoints)
+
+    def endpoint(self, keys: dict[str, Located], endpoint_id: str) -> WebhookConfig:
         default = WebhookConfig()
-        if node is None:
-            return default
-        keys = self.mapping(node, frozenset(
-            {"url", "secret", "timeout", "retry", "keep_delivered"}))
-        if keys is None:
-            return default
         schedule, jitter = default.schedule, default.jitter
         retry = keys.get("retry")
         if retry is not None:
@@ -235,6 +276,7 @@ class _Reader:
                                               list(schedule)))
                 jitter = self.convert(retry_keys.get("jitter"), _fraction, jitter)
         return WebhookConfig(
+            id=endpoint_id,
             url=self.convert(keys.get("url"), _http_url, default.url),
             secret=self.convert(keys.get("secret"), _secret, default.secret),
             timeout=self.convert(keys.get("timeout"), _positive_duration, default.timeout),
@@ -242,6 +284,10 @@ class _Reader:
             jitter=jitter,
             keep_delivered=self.convert(keys.get("keep_delivered"), parse_duration,
                                         default.keep_delivered),
+            events=tuple(self.convert(keys.get("events"), _event_globs, [])),
+            sessions=tuple(self.convert(keys.get("sessions"), _session_ids, [])),
+            connections=self.convert(keys.get("connections"), _positive_int,
+                                     default.connections),
         )
 
     def policies(self, node: Located | None) -> dict[str, Policy]:
@@ -487,6 +533,33 @@ def _session_id(value: object) -> str:
     if not isinstance(text, str) or not is_session_id(text):
         raise ValueError(f"expected {SESSION_ID_RULE}, got {value!r}")
     return text
+
+
+def _endpoint_id(value: object) -> str:
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or not is_session_id(text):
+        raise ValueError(f"expected {SESSION_ID_RULE}, got {value!r}")
+    if text == "events":  # GET /webhooks/events/{id} is an event's route
+        raise ValueError("'events' is reserved; choose another endpoint id")
+    return text
+
+
+def _event_globs(value: object) -> list[str]:
+    globs = _string_list(value)
+    if not globs:
+        raise ValueError("expected at least one event type or glob (leave `events` out for all)")
+    for glob in globs:
+        if not matching_types([glob]):
+            raise ValueError(f"{glob!r} matches no event type (known: "
+                             f"{', '.join(t.value for t in EventType)})")
+    return globs
+
+
+def _session_ids(value: object) -> list[str]:
+    ids = [_session_id(v.value) for v in value] if isinstance(value, list) else None
+    if not ids:
+        raise ValueError(f"expected a non-empty list of session ids, got {_kind(value)}")
+    return ids
 
 
 def _adapter(value: object) -> str:

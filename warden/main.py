@@ -29,10 +29,13 @@ from actors.browser import ExecutableNotFound, kill_leftovers, resolve_executabl
 from actors.fleet import FleetSpecs
 from actors.front import FrontDeps
 from actors.incidents import IncidentRecorder, IncidentStore
+from actors.intake import Intake
 from actors.lifecycle import LifecycleWebhooks
-from actors.outbox import Outbox
+from actors.outbox import FILE_NAME, Outbox
+from actors.outbox_health import OutboxUnusable
 from actors.pages import Pages
 from actors.recent import RecentEvents
+from actors.webhooks import Webhooks
 from httpkit import ListenError, bind_listen
 from runtime import EventBus, Runtime, StatusBoard
 from warden import systemd
@@ -117,6 +120,7 @@ class Warden:
         self.registry = CollectorRegistry()
         self.runtime: Runtime | None = None
         self.outbox: Outbox | None = None
+        self.intake: Intake | None = None
         self.simulator: Any = None
         self.lock: TextIO | None = None
         self.listener: socket.socket | None = None
@@ -129,6 +133,14 @@ class Warden:
             self.listener = bind_listen(config.http.host, config.http.port)
         except ListenError as exc:
             raise ListenError(f"http.listen: {exc}") from None
+        # Refuses a corrupted file, or a missing one this state_dir had, before any browser.
+        self.outbox = outbox = Outbox(config.state_dir / FILE_NAME,
+                                      routes=[e.route() for e in config.webhooks])
+        webhooks = Webhooks(outbox, config.webhooks)
+        for endpoint, pending in webhooks.unconfigured().items():
+            logger.warning("the outbox holds %d pending events for endpoint %r, which is not"
+                           " configured: they are kept until it is", pending, endpoint)
+        self.intake = intake = Intake(outbox)
         if config.simulator is not None:
             from simulator.app import SimulatorServer
 
@@ -140,26 +152,25 @@ class Warden:
                 raise ListenError(f"simulator.listen: {exc}") from None
             logger.info("simulator listening on %s", self.simulator.url)
         kill_leftovers(config.state_dir / "profiles")
-        self.outbox = outbox = Outbox(config.state_dir / "outbox.sqlite3")
-        metrics = Metrics(self.registry, board=self.board, events=self.events, outbox=outbox)
-        self.events.subscribe(LifecycleWebhooks(outbox))
+        metrics = Metrics(self.registry, board=self.board, events=self.events, webhooks=webhooks)
+        self.events.subscribe(LifecycleWebhooks(intake))
         recent, pages = RecentEvents(), Pages()
         recent.attach(self.events)
         store = IncidentStore(config.state_dir / "incidents")
         deps = FrontDeps.build(sink_secret=config.webhook.secret, board=self.board,
-                               events=self.events, control=self, outbox=outbox,
+                               events=self.events, control=self, webhooks=webhooks,
                                registry=self.registry, root_running=self.running,
                                listener=self.listener, auth_failed=metrics.auth_failed,
                                recent=recent, pages=pages, incidents=store,
                                reload=self.reload_answer)
-        fleet = sessions_fleet(config, outbox, self.fleet_specs, pages=pages,
+        fleet = sessions_fleet(config, intake, self.fleet_specs, pages=pages,
                                incidents=IncidentRecorder(store, pages, self.board, recent))
         spec = build_tree(config, TreeParts(
-            executable=self.executable, inbound=outbox, events=self.events, board=self.board,
+            executable=self.executable, inbound=intake, events=self.events, board=self.board,
             outbox=outbox, observer=metrics, front=deps, fleet=fleet))
         runtime = Runtime(spec, events=self.events, board=self.board)
         self.reloader = Reloader(config, runtime, fleet, executable=self.executable,
-                                 webhook=WebhookRenewal(runtime, outbox, metrics, deps.sink),
+                                 webhooks=WebhookRenewal(runtime, webhooks, metrics, deps.sink),
                                  notify=systemd.notify)
         if self._closing:
             self.reloader.close()
@@ -197,6 +208,8 @@ class Warden:
     def stop(self) -> int:
         self.closing()
         code = self.runtime.stop() if self.runtime is not None else 0
+        if self.intake is not None:
+            self.intake.close()
         if self.outbox is not None:
             self.outbox.close()
         if self.simulator is not None:
@@ -253,6 +266,10 @@ def run(config_path: str, *, log_format: str = "text", log_level: str = "INFO") 
     except (AlreadyRunning, ListenError) as exc:
         print(f"{config_path}: {exc}", file=sys.stderr)
         warden.stop()
+        return 2
+    except OutboxUnusable as exc:
+        warden.stop()
+        print(f"{config_path}: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
         logger.exception("could not start: %s", exc)

@@ -2,8 +2,8 @@
 
 Session and actor gauges, and the totals each child's supervisor keeps across its incarnations,
 are read from the status board at scrape time; restart counts, abandoned threads, recovery times
-and webhook deliveries are counted as they happen; outbox levels are read from the outbox at
-scrape time.
+and webhook deliveries are counted as they happen; outbox levels and health are read from the
+outbox at scrape time. The webhook metrics carry an `endpoint` label.
 """
 
 from __future__ import annotations
@@ -11,21 +11,33 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from actors.views import SESSION, Board, OutboxStatsSource
+from actors.endpoint import DEFAULT_ENDPOINT
+from actors.outbox_health import OutboxHealth
+from actors.outbox_records import EndpointStats
+from actors.views import SESSION, Board
 from runtime import ChildState, ChildStatus, EventBus, EventName, LifecycleEvent, Reason
 
-__all__ = ["AUTH_FAILURES", "DELIVERY_OUTCOMES", "Metrics"]
+__all__ = ["AUTH_FAILURES", "DELIVERY_OUTCOMES", "Metrics", "WebhookFigures"]
 
 DELIVERY_OUTCOMES = ("delivered", "retry", "dead_letter", "paused")
 AUTH_FAILURES = ("missing", "wrong")
 RECOVERY_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
 DELIVERY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0)
+
+
+class WebhookFigures(Protocol):
+    """The endpoints and the outbox, as the metrics read them (actors.webhooks.Webhooks)."""
+
+    def ids(self) -> tuple[str, ...]: ...
+    def stats(self, endpoint_id: str) -> EndpointStats: ...
+    def health(self) -> OutboxHealth: ...
 
 
 class Metrics:
@@ -36,16 +48,16 @@ class Metrics:
         registry: CollectorRegistry,
         board: Board,
         *,
-        outbox: OutboxStatsSource | None = None,
+        webhooks: WebhookFigures | None = None,
         events: EventBus | None = None,
     ) -> None:
         """With `events`, subscribes to it at once (else call `attach` later)."""
         self.registry = registry
         self.board = board
-        self.outbox = outbox
+        self.webhooks = webhooks
         self._lock = threading.Lock()
         self._restarts: defaultdict[tuple[str, str], int] = defaultdict(int)
-        self._deliveries: dict[str, int] = dict.fromkeys(DELIVERY_OUTCOMES, 0)
+        self._deliveries: defaultdict[tuple[str, str], int] = defaultdict(int)
         self._auth_failures: dict[str, int] = dict.fromkeys(AUTH_FAILURES, 0)
         self._abandoned = 0
         self.recovery = Histogram(
@@ -54,7 +66,9 @@ class Metrics:
             buckets=RECOVERY_BUCKETS, registry=registry)
         self.delivery_seconds = Histogram(
             "warden_webhook_delivery_seconds", "Seconds one webhook delivery attempt took.",
-            buckets=DELIVERY_BUCKETS, registry=registry)
+            labelnames=("endpoint",), buckets=DELIVERY_BUCKETS, registry=registry)
+        for endpoint in self._endpoints():
+            self.delivery_seconds.labels(endpoint)
         registry.register(_BoardCollector(self))
         if events is not None:
             self.attach(events)
@@ -76,14 +90,21 @@ class Metrics:
         elif event.name is EventName.CHILD_RECOVERED and event.recovery_seconds is not None:
             self.recovery.observe(event.recovery_seconds)
 
-    def delivery_attempted(self, outcome: str, seconds: float) -> None:
+    def delivery_attempted(self, endpoint: str, outcome: str, seconds: float) -> None:
         """Count one webhook delivery attempt: delivered | retry | dead_letter | paused."""
-        if outcome not in self._deliveries:
+        if outcome not in DELIVERY_OUTCOMES:
             raise ValueError(f"unknown delivery outcome {outcome!r} "
                              f"(expected one of: {', '.join(DELIVERY_OUTCOMES)})")
         with self._lock:
-            self._deliveries[outcome] += 1
-        self.delivery_seconds.observe(seconds)
+            self._deliveries[(endpoint, outcome)] += 1
+        self.delivery_seconds.labels(endpoint).observe(seconds)
+
+    def _endpoints(self) -> list[str]:
+        """The configured endpoints, then any other that was counted (one since removed)."""
+        known = list(self.webhooks.ids()) if self.webhooks is not None else [DEFAULT_ENDPOINT]
+        with self._lock:
+            counted = {endpoint for endpoint, _ in self._deliveries}
+        return known + sorted(counted - set(known))
 
     def auth_failed(self, reason: str) -> None:
         """Count one request the front refused for its token: missing | wrong (any thread)."""
@@ -170,30 +191,55 @@ class Metrics:
         yield from (mailbox, messages)
 
     def _webhook_metrics(self) -> Iterator[Metric]:
+        endpoints = self._endpoints()
+        labels = ("endpoint",)
         deliveries = CounterMetricFamily("warden_webhook_deliveries",
-                                         "Webhook delivery attempts, by outcome.",
-                                         labels=("outcome",))
+                                         "Webhook delivery attempts, by endpoint and outcome.",
+                                         labels=("endpoint", "outcome"))
+        dead = CounterMetricFamily("warden_webhook_dead_letters",
+                                   "Events given up on after the retry schedule or a 4xx.",
+                                   labels=labels)
         with self._lock:
-            for outcome, count in self._deliveries.items():
-                deliveries.add_metric((outcome,), count)
-        yield deliveries
-        # Without an outbox (no webhook configured) nothing is pending: the names still exist.
-        stats = None if self.outbox is None else self.outbox.stats()
-        yield GaugeMetricFamily("warden_webhook_outbox_pending",
-                                "Events committed to the outbox and not yet delivered.",
-                                value=0 if stats is None else stats.pending)
-        oldest = None if stats is None else stats.oldest_age_seconds
-        yield GaugeMetricFamily("warden_webhook_outbox_oldest_age_seconds",
-                                "Age of the oldest undelivered event (0 when none).",
-                                value=0.0 if oldest is None else oldest)
-        with self._lock:
-            dead = self._deliveries["dead_letter"]
-        yield CounterMetricFamily("warden_webhook_dead_letters",
-                                  "Events given up on after the retry schedule or a 4xx.",
-                                  value=dead)  # counted as it happens: a requeue never lowers it
-        yield GaugeMetricFamily("warden_webhook_dead_letters_waiting",
-                                "Dead letters in the outbox now, waiting for a requeue.",
-                                value=0 if stats is None else stats.dead_letters)
+            counted = dict(self._deliveries)
+        for endpoint in endpoints:
+            for outcome in DELIVERY_OUTCOMES:
+                deliveries.add_metric((endpoint, outcome), counted.get((endpoint, outcome), 0))
+            # counted as it happens: a requeue never lowers it, a restart never rebuilds it
+            dead.add_metric((endpoint,), counted.get((endpoint, "dead_letter"), 0))
+        pending = GaugeMetricFamily("warden_webhook_outbox_pending",
+                                    "Events committed to the outbox and not yet delivered.",
+                                    labels=labels)
+        oldest = GaugeMetricFamily("warden_webhook_outbox_oldest_age_seconds",
+                                   "Age of the oldest undelivered event (0 when none).",
+                                   labels=labels)
+        waiting = GaugeMetricFamily("warden_webhook_dead_letters_waiting",
+                                    "Dead letters in the outbox now, waiting for a requeue.",
+                                    labels=labels)
+        webhooks = self.webhooks
+        for endpoint in endpoints:
+            # Without an outbox (no webhook configured) nothing is pending: the names still exist.
+            stats = None if webhooks is None else webhooks.stats(endpoint)
+            pending.add_metric((endpoint,), 0 if stats is None else stats.pending)
+            age = None if stats is None else stats.oldest_age_seconds
+            oldest.add_metric((endpoint,), 0.0 if age is None else age)
+            waiting.add_metric((endpoint,), 0 if stats is None else stats.dead_letters)
+        yield from (deliveries, pending, oldest, dead, waiting)
+        yield from self._outbox_metrics(None if webhooks is None else webhooks.health())
+
+    def _outbox_metrics(self, health: OutboxHealth | None) -> Iterator[Metric]:
+        healthy = GaugeMetricFamily(
+            "warden_outbox_healthy",
+            "1 while the outbox takes appends (file in place, writable, disk space left).")
+        free = GaugeMetricFamily("warden_outbox_free_bytes",
+                                 "Free bytes on the outbox's file system.")
+        failures = CounterMetricFamily("warden_outbox_append_failures",
+                                       "Appends the outbox could not commit (each retried).")
+        if health is not None:
+            healthy.add_metric((), 1.0 if health.healthy else 0.0)
+            if health.free_bytes is not None:
+                free.add_metric((), health.free_bytes)
+            failures.add_metric((), health.append_failures)
+        yield from (healthy, free, failures)
 
 
 class _BoardCollector(Collector):

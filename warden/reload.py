@@ -4,10 +4,10 @@ The file is validated whole, by the loader `warden check` and `warden run` use; 
 invalid, or that changes a key only a restart can change, changes nothing. Otherwise sessions
 that appear start (in the first shard with room, or behind a new driver), sessions that go are
 stopped and removed (and the driver of a shard left empty), sessions whose settings changed
-restart with reason `reload`, a changed webhook endpoint is renewed, and everything else runs on
-untouched. Reloads are serialized: one asked for during another waits, then reads the file anew,
-so the tree ends up as the file last read says. Once Warden is stopping, reloads are refused.
-"""
+restart with reason `reload`, webhook endpoints are added, removed or renewed, and everything
+else runs on untouched. Reloads are serialized: one asked for during another waits, then reads
+the file anew, so the tree ends up as the file last read says. Once Warden is stopping, reloads
+are refused."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from typing import Any
 
 from actors.browser import ExecutableNotFound, resolve_executable
 from actors.fleet import Fleet
-from actors.webhook import WebhookConfig
 from runtime import ChildSpec, Runtime, UnknownChild
 from runtime.yamlsource import ConfigError, Problem
 from warden.changes import SessionChanges, fixed_key_problems, session_changes
@@ -31,7 +30,7 @@ from warden.config import Config, load_config
 from warden.tree import SESSIONS, session_settings
 
 __all__ = ["APPLY_TIMEOUT", "ReloadError", "ReloadIncomplete", "ReloadRefused",
-           "ReloadUnavailable", "Reloaded", "Reloader", "WebhookSeam", "http_answer"]
+           "ReloadUnavailable", "Reloaded", "Reloader", "WebhooksSeam", "http_answer"]
 
 logger = logging.getLogger("warden.reload")
 
@@ -39,8 +38,9 @@ logger = logging.getLogger("warden.reload")
 # change the tree has not shown by then is still carried out, and the answer says so.
 APPLY_TIMEOUT = 60.0
 
-# Applies a changed webhook section (old, new): the futures of the tree changes it asked for.
-WebhookSeam = Callable[[WebhookConfig, WebhookConfig], Sequence["Future[None]"]]
+# Applies changed webhook endpoints (old config, new config): the futures of the tree changes it
+# asked for.
+WebhooksSeam = Callable[[Config, Config], Sequence["Future[None]"]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +52,7 @@ class Reloaded:
     removed: tuple[str, ...]
     restarted: tuple[str, ...]  # settings changed (a session stopped by hand stays stopped)
     unchanged: tuple[str, ...]
-    webhook: bool  # the webhook endpoint was renewed
+    webhooks: bool  # webhook endpoints were added, removed or renewed
     seconds: float
 
     def json(self) -> dict[str, Any]:
@@ -87,7 +87,7 @@ class Reloader:
     """Applies the config file anew to a running tree; `reload()` from any thread."""
 
     def __init__(self, config: Config, runtime: Runtime, fleet: Fleet, *, executable: str,
-                 webhook: WebhookSeam | None = None,
+                 webhooks: WebhooksSeam | None = None,
                  resolve: Callable[[str], str] = resolve_executable,
                  notify: Callable[[str], object] | None = None,
                  timeout: float = APPLY_TIMEOUT) -> None:
@@ -97,7 +97,7 @@ class Reloader:
         self._runtime = runtime
         self._fleet = fleet
         self._executable = executable  # "" until there are sessions to launch a browser for
-        self._webhook = webhook
+        self._webhooks = webhooks
         self._resolve = resolve
         self._notify = notify or (lambda state: None)
         self._timeout = timeout
@@ -145,13 +145,13 @@ class Reloader:
         executable = self._check(new)
         wanted = [session_settings(s, new, executable) for s in new.sessions]
         changes = session_changes(self._fleet.settings(), wanted)
-        webhook = new.webhook != self._applied.webhook
+        webhooks = new.webhooks != self._applied.webhooks
         errors = self._apply(new, changes)
         self._applied, self._executable = new, executable
         result = Reloaded(
             file=self.file, added=tuple(s.id for s in changes.added), removed=changes.removed,
             restarted=tuple(s.id for s in changes.changed), unchanged=changes.unchanged,
-            webhook=webhook, seconds=time.monotonic() - began)
+            webhooks=webhooks, seconds=time.monotonic() - began)
         if errors:
             if self._closed:
                 raise ReloadUnavailable("warden began stopping while the reload was applied",
@@ -191,12 +191,12 @@ class Reloader:
         """Ask the tree for every change, then wait for them to show; the errors."""
         fleet, errors = self._fleet, []
         asked: list[tuple[str, Future[None], Callable[[], None] | None]] = []
-        if self._webhook is not None and new.webhook != self._applied.webhook:
+        if self._webhooks is not None and new.webhooks != self._applied.webhooks:
             try:
-                renewed = self._webhook(self._applied.webhook, new.webhook)
-            except LookupError as exc:  # no webhook actor runs (the root is stopping)
+                renewed = self._webhooks(self._applied, new)
+            except LookupError as exc:  # the root is stopping: no webhook actor to change
                 renewed = (_failed(exc),)
-            asked += [("webhook", done, None) for done in renewed]
+            asked += [("webhooks", done, None) for done in renewed]
         fleet.per_driver = new.browser.sessions_per_driver
         for session_id in changes.removed:
             fleet.remove(session_id)
@@ -270,7 +270,7 @@ def _summary(result: Reloaded) -> str:
              for what, ids in (("added", result.added), ("removed", result.removed),
                                ("restarted", result.restarted),
                                ("unchanged", result.unchanged))]
-    return ", ".join(parts) + ("; webhook endpoint renewed" if result.webhook else "")
+    return ", ".join(parts) + ("; webhook endpoints changed" if result.webhooks else "")
 
 
 def http_answer(reload: Callable[[], Reloaded]) -> tuple[int, dict[str, Any]]:

@@ -1,6 +1,7 @@
 """The supervision tree of a Warden process, built in one place from a validated config.
 
-root (one_for_one) -> webhook actor, memory sampler, sessions supervisor, HTTP front.
+root (one_for_one) -> one webhook actor per endpoint, memory sampler, sessions supervisor,
+HTTP front.
 The sessions supervisor runs one Playwright driver per shard of `browser.sessions_per_driver`
 sessions, each followed by the sessions that depend on it: a driver's death restarts exactly
 its shard. The root escalates: a child that exhausts its budget fails the root and
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 from actors.adapters import load_adapter
 from actors.browser import DEFAULT_ARGS
+from actors.endpoint import WebhookConfig
 from actors.fleet import Fleet, FleetSpecs
 from actors.front import FrontActor, FrontDeps
 from actors.incidents import IncidentRecorder
@@ -21,7 +23,7 @@ from actors.memory import MemorySampler, MemoryWatch
 from actors.outbox import Outbox
 from actors.pages import Pages
 from actors.session import Inbound, SessionSettings
-from actors.webhook import DeliveryObserver, WebhookActor, WebhookConfig
+from actors.webhook import DeliveryObserver, WebhookActor
 from runtime import (
     Backoff,
     ChildSpec,
@@ -35,12 +37,12 @@ from runtime import (
 )
 from warden.config import Config, SessionConfig
 
-__all__ = ["MEMORY_INTERVAL", "PSS_SPACING", "ROOT_BUDGET", "SESSIONS", "SESSIONS_BUDGET",
-           "WEBHOOK", "TreeParts", "build_tree", "session_settings", "sessions_fleet",
+__all__ = ["MEMORY_INTERVAL", "PSS_SPACING", "ROOT", "ROOT_BUDGET", "SESSIONS", "SESSIONS_BUDGET",
+           "TreeParts", "build_tree", "session_settings", "sessions_fleet",
            "webhook_spec"]
 
 SESSIONS = "sessions"
-WEBHOOK = "webhook"
+ROOT = "root"
 # From bench/bench_memory.py: anonymous memory costs 0.06 ms a tree, so every tree is read every
 # 2 s (a leak is caught within two readings: 16 trees cost 0.04% of a core); PSS costs 16-19 ms
 # a tree, so one tree's is read every 20 s (0.09% of a core, whatever the fleet's size).
@@ -61,8 +63,8 @@ SESSIONS_BUDGET = RestartBudget(max_restarts=3, window=3600.0,
 
 @dataclass(frozen=True, slots=True)
 class TreeParts:
-    """What the tree's children are built from, besides the config. Without `outbox` there is
-    no webhook actor; without `front` no HTTP front; `fleet` lays out the sessions (a new one
+    """What the tree's children are built from, besides the config. Without `outbox` there are
+    no webhook actors; without `front` no HTTP front; `fleet` lays out the sessions (a new one
     when None), and keeps the layout for changes while the tree runs."""
 
     executable: str
@@ -100,7 +102,8 @@ def sessions_fleet(config: Config, inbound: Inbound, specs: FleetSpecs | None = 
 
 def webhook_spec(outbox: Outbox, config: WebhookConfig,
                  observer: DeliveryObserver | None) -> ChildSpec:
-    return WebhookActor.child_spec(outbox, config, observer, id=WEBHOOK, budget=ROOT_BUDGET)
+    """The actor that delivers to endpoint `config`, a child of the root."""
+    return WebhookActor.child_spec(outbox, config, observer, budget=ROOT_BUDGET)
 
 
 def build_tree(config: Config, parts: TreeParts) -> SupervisorSpec:
@@ -120,7 +123,8 @@ def build_tree(config: Config, parts: TreeParts) -> SupervisorSpec:
         Supervisor.child_spec(supervisor, parts.events, parts.board, budget=SESSIONS_BUDGET),
     ]
     if parts.outbox is not None:
-        children.insert(0, webhook_spec(parts.outbox, config.webhook, parts.observer))
+        children[0:0] = [webhook_spec(parts.outbox, endpoint, parts.observer)
+                         for endpoint in config.webhooks]
     if parts.front is not None:
         children.append(FrontActor.child_spec(config.http, parts.front, budget=ROOT_BUDGET))
-    return SupervisorSpec(id="root", children=tuple(children), strategy=Strategy.ONE_FOR_ONE)
+    return SupervisorSpec(id=ROOT, children=tuple(children), strategy=Strategy.ONE_FOR_ONE)

@@ -1,6 +1,6 @@
 // The dashboard polls GET /overview and shows sessions, lifecycle events, the webhook outbox
-// and the demo sink; buttons POST /sessions/{id}/{restart|stop|start}; detail.js adds logins
-// and a session's detail. No dependencies.
+// (its endpoints: webhooks.js) and the demo sink; buttons POST /sessions/{id}/{restart|stop|start};
+// detail.js adds logins and a session's detail. No dependencies.
 // Paths are relative, so the page also works behind a reverse proxy under a prefix.
 "use strict";
 
@@ -168,7 +168,7 @@ function showWebhook(webhook) {
   $("wh-endpoint").className = "value " + (endpoint === "paused" ? "bad" : "");
 }
 
-function fillLog(list, items, render, emptyText) {
+function fillLog(list, items, render, emptyText) { // also used by webhooks.js
   list.replaceChildren();
   if (!items.length) list.appendChild(el("li", "empty", emptyText));
   for (const item of items) list.appendChild(render(item));
@@ -226,6 +226,7 @@ async function poll() {
     if (detailOf) await refreshDetail(false);
     fillLog($("events"), overview.events, eventItem, "No lifecycle events yet.");
     showWebhook(overview.webhook);
+    showWebhooks(overview.webhooks);
     showSink(overview.sink);
     setHealth(true, overview.running);
     $("updated").textContent = "updated " + clock(overview.now);

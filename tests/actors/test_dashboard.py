@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -17,6 +18,8 @@ from tests.actors.test_front import (
     runtime_deps,
     serving,
 )
+from tests.actors.test_views import make_status
+from tests.actors.test_webhook_routes import Board, World
 
 pytestmark = pytest.mark.browser
 
@@ -128,3 +131,38 @@ def test_it_shows_the_webhook_outbox_events_and_the_demo_sink(page: Page) -> Non
         expect(page.locator("#sink")).to_contain_text("acct-3 #7")
         expect(page.locator("#sink-counts")).to_contain_text("1 verified, 1 rejected")
         expect(page.locator("#events")).to_contain_text("restart_scheduled sessions/acct-1")
+
+
+def test_it_shows_the_endpoints_their_dead_letters_and_an_events_attempts(
+        page: Page, tmp_path: Path) -> None:
+    world = World(tmp_path)  # crm: one delivered, one dead letter, one pending; audit: one pending
+    try:
+        board = Board((make_status("webhook-crm", supervisor="root", kind="webhook", details={
+            "endpoint": "crm", "endpoint_state": "paused"}),))
+        with fake_runtime(IDS) as runtime, serving(runtime_deps(
+                runtime, board=board, webhooks=world.webhooks)) as front:
+            page.goto(front.url + "/")
+            crm = page.locator('#endpoints tr[data-endpoint="crm"]')
+            expect(crm).to_have_attribute("data-state", "paused")
+            expect(crm.locator(".col-dead")).to_have_text("1")
+            expect(crm.locator(".col-url")).to_have_text("https://crm.example/hook?redacted")
+            expect(page.locator('#endpoints tr[data-endpoint="audit"] .col-pending')).to_have_text(
+                "1")
+            expect(page.locator("#outbox-health")).to_have_text("outbox ok")
+
+            dead = page.locator(f'#dead-letters li[data-event="{world.message.id}"]')
+            expect(dead).to_contain_text("acct-1 #2")
+            expect(dead).to_contain_text("HTTP 400")
+            dead.locator("button.event-link").click()
+            crm_attempts = page.locator('#event-detail .delivery[data-endpoint="crm"]')
+            expect(crm_attempts).to_contain_text("crm: dead")
+            expect(crm_attempts.locator("tr")).to_have_count(3)  # a header and two attempts
+            expect(crm_attempts).to_contain_text("HTTP 503: busy")
+
+            dead.locator("button.requeue").click()
+            expect(page.locator("#notice")).to_contain_text("crm: requeued 1 dead letter")
+            expect(crm.locator(".col-dead")).to_have_text("0")
+            expect(page.locator("#dead-letters")).to_contain_text("No dead letters.")
+            expect(crm.locator(".col-pending")).to_have_text("2")
+    finally:
+        world.outbox.close()

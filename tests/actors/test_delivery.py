@@ -14,11 +14,14 @@ from actors.delivery import (
     PROBE_INITIAL,
     PROBE_MAX,
     RETRY_AFTER_MAX,
+    AttemptResult,
     Outcome,
+    Verdict,
     classify,
     parse_retry_after,
     probe_delay,
     retry_delay,
+    verdict,
 )
 from actors.webhook import DEFAULT_SCHEDULE
 
@@ -86,3 +89,16 @@ def test_a_paused_endpoint_is_probed_less_and_less_often() -> None:
     assert delays[0] == PROBE_INITIAL
     assert delays == sorted(delays)
     assert delays[-1] == PROBE_MAX
+
+
+def test_the_verdict_on_an_answer_says_how_long_the_lane_or_the_endpoint_waits() -> None:
+    rng = random.Random(1)
+    schedule = (0.0, 5.0, 300.0)
+    assert verdict(AttemptResult(204), 0, schedule, 0.0, rng, 0) == Verdict(Outcome.DELIVERED)
+    assert verdict(AttemptResult(503), 0, schedule, 0.0, rng, 0) == Verdict(Outcome.RETRY, 5.0)
+    assert verdict(AttemptResult(503, retry_after=60.0), 1, schedule, 0.0, rng, 0) == Verdict(
+        Outcome.RETRY, 300.0)
+    assert verdict(AttemptResult(None), 2, schedule, 0.0, rng, 0) == Verdict(
+        Outcome.DEAD_LETTER, gave_up=True)
+    assert verdict(AttemptResult(422), 0, schedule, 0.0, rng, 0) == Verdict(Outcome.DEAD_LETTER)
+    assert verdict(AttemptResult(410), 5, schedule, 0.0, rng, 2) == Verdict(Outcome.PAUSED, 60.0)

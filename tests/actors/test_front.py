@@ -639,7 +639,7 @@ def test_the_overview_carries_everything_the_dashboard_shows() -> None:
     deps = fake_deps([make_status("acct-1")], sink=sink, outbox=Outbox())
     with serving(deps) as front:
         body = call("GET", front.url + "/overview").body
-    assert set(body) == {"now", "running", "sessions", "events", "webhook", "sink"}
+    assert set(body) == {"now", "running", "sessions", "events", "webhook", "webhooks", "sink"}
     assert body["now"] == "2027-01-15T08:00:00.000Z"
     assert [s["id"] for s in body["sessions"]] == ["acct-1"]
     assert body["sink"]["accepted"] == 0

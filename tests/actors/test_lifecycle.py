@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import Future
 from typing import Any
 
+from actors.intake import Intake
 from actors.lifecycle import LifecycleWebhooks
 from runtime.events import LifecycleEvent
 from runtime.vocabulary import EventName, Reason
+from tests.actors.test_intake import FlakyOutbox
+from tests.helpers import wait_until
 
 
 class Recorder:
+    """An intake that takes everything at once."""
+
     def __init__(self) -> None:
         self.appended: list[tuple[str, str, dict[str, Any], float | None]] = []
 
-    def append(self, session_id: str, type: str, data: Mapping[str, Any],
-               at: float | None = None) -> None:
+    def submit(self, session_id: str, type: str, data: Mapping[str, Any],
+               at: float | None = None) -> Future[None]:
         self.appended.append((session_id, type, dict(data), at))
+        future: Future[None] = Future()
+        future.set_result(None)
+        return future
 
 
 def event(name: EventName, supervisor: str = "sessions", **fields: Any) -> LifecycleEvent:
@@ -63,3 +72,17 @@ def test_events_of_other_supervisors_and_internal_events_send_nothing() -> None:
     hooks(event(EventName.CHILD_STARTED))
     hooks(event(EventName.CHILD_KILLED))
     assert outbox.appended == []
+
+
+def test_a_lifecycle_webhook_the_outbox_cannot_take_yet_is_retried_not_dropped() -> None:
+    flaky = FlakyOutbox()
+    flaky.broken.add("acct-1")
+    intake = Intake(flaky, initial=0.001, cap=0.01)
+    try:
+        hooks = LifecycleWebhooks(intake)
+        hooks(event(EventName.CHILD_STOPPED))
+        assert intake.waiting("acct-1") == 1 and flaky.committed == []
+        flaky.broken.clear()
+        assert wait_until(lambda: len(flaky.committed) == 1)
+    finally:
+        intake.close()

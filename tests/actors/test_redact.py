@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actors.webhook import _redact
+from actors.webhook import redact
 
 
 @pytest.mark.parametrize(("url", "shown"), [
@@ -15,5 +15,5 @@ from actors.webhook import _redact
     ("http://u:p@[::1]:9000/hook", "http://[::1]:9000/hook"),
 ])
 def test_credentials_in_a_webhook_url_are_never_shown(url: str, shown: str) -> None:
-    assert _redact(url) == shown
-    assert "s3cr3t" not in _redact(url) and "pw" not in _redact(url)
+    assert redact(url) == shown
+    assert "s3cr3t" not in redact(url) and "pw" not in redact(url)

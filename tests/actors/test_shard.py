@@ -104,7 +104,8 @@ def test_a_page_that_hangs_while_opening_is_given_up_by_its_policy(make_harness:
     once = replace(NO_CANARY, budget=replace(FAST.budget, max_restarts=1, cooldown=None))
     hanging = "data:text/html,<script>for(;;){}</script>"
     h = make_harness({"acct-1": FAST, "acct-2": once},
-                     settings={"acct-2": {"url": hanging, "launch_timeout": 3.0}})
+                     settings={"acct-2": {"url": hanging, "launch_timeout": 3.0,
+                                          "load_timeout": 3.0}})
     pids = up(h, "acct-1")
     h.wait(lambda: h.status("acct-2").state == "failed", timeout=60)
     assert reasons(h, "acct-2") == ["crash"]

@@ -51,9 +51,9 @@ def main(state_dir: str, url: str, mode: str) -> int:
         runtime.wait()  # until killed
         return 1
     deadline = time.monotonic() + 60
-    while outbox.stats().pending and time.monotonic() < deadline:
+    while outbox.endpoint("default").stats().pending and time.monotonic() < deadline:
         time.sleep(0.05)
-    drained = outbox.stats().pending == 0
+    drained = outbox.endpoint("default").stats().pending == 0
     runtime.stop()
     outbox.close()
     print("drained" if drained else "not drained", flush=True)

@@ -1,8 +1,9 @@
 """A webhook receiver for tests: a real aiohttp server on loopback that answers from a script.
 
 It runs on its own event loop thread, records every request (path, headers, exact body) and
-answers each POST to /hook with the next scripted `Reply` (the default one when the script is
-empty). It can go down and come back up on the same port.
+answers each POST to /hook with the reply its `rule` picks for the event, else the next scripted
+`Reply` (the default one when the script is empty). It can go down and come back up on the same
+port, and it notes the most requests it was answering at once.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ class Receiver:
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self.port = 0
+        self.rule: Callable[[dict[str, Any]], Reply | None] = lambda _: None
+        self.in_flight = 0
+        self.most_in_flight = 0
         self.up()
 
     @property
@@ -120,9 +124,18 @@ class Receiver:
     async def _hook(self, request: web.Request) -> web.Response:
         body = await request.read()
         with self._cond:
-            reply = self._script.popleft() if self._script else self.default
-        if reply.delay:
-            await asyncio.sleep(reply.delay)
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            self._cond.notify_all()
+            reply = self.rule(json.loads(body))
+            if reply is None:
+                reply = self._script.popleft() if self._script else self.default
+        try:
+            if reply.delay:
+                await asyncio.sleep(reply.delay)
+        finally:
+            with self._cond:
+                self.in_flight -= 1
         self._record(Received("/hook", dict(request.headers), body, reply.status))
         return web.Response(status=reply.status, headers=dict(reply.headers), body=reply.body)
 

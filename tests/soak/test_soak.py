@@ -24,7 +24,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.mark.timeout(900)
 def test_soak_bounded(tmp_path: Path) -> None:
-    report = run_soak(tmp_path, soak_settings(120.0))
+    report = run_soak(tmp_path, soak_settings(80.0))
     problems = report.problems(memory_bound=None, loaded_host=True)
     assert not problems, "\n".join(problems)
 
