@@ -66,6 +66,16 @@ SCHEMAS: dict[str, Schema] = {
     "Command": _object({"success": {"const": True}, "message": {"type": "string"},
                         "sessionId": {"type": "string"}}),
     "Health": _object({"status": {"enum": ["ok", "down"]}}),
+    "HealthDetail": _object({
+        "status": {"enum": ["ok", "degraded", "down"]},
+        "problems": {**STRINGS, "description": "one sentence each; empty when ok"},
+        "children": {"type": "object", "description": "how many children are in each state",
+                     "propertyNames": {"enum": STATES},
+                     "additionalProperties": {"type": "integer", "minimum": 1}},
+        "abandoned": {"type": "integer", "minimum": 0,
+                      "description": "threads left blocked in pages that were killed"},
+        "outbox": {"oneOf": [_ref("OutboxHealth"), {"type": "null"}]},
+    }),
     "HealthSessions": _object({
         "totalSessions": {"type": "integer", "minimum": 0},
         "healthySessions": {"type": "integer", "minimum": 0},
@@ -292,6 +302,9 @@ def _paths(metrics_security: list[dict[str, list[str]]]) -> dict[str, Schema]:
         "/healthz": {"get": _operation("Whether the root supervisor runs", {
             "200": _json("Health", "it runs"), "503": _json("Health", "it does not")},
             tag="health", security=public)},
+        "/healthz/detail": {"get": _operation("Whether the runtime does its job, and what not", {
+            "200": _json("HealthDetail", "it runs: ok, or degraded with its problems"),
+            "503": _json("HealthDetail", "the root supervisor does not run")}, tag="health")},
         "/metrics": {"get": _operation("Prometheus metrics", {"200": {
             "description": "the Prometheus text format",
             "content": {"text/plain": {"schema": {"type": "string"}}}},

@@ -27,6 +27,7 @@ from actors.views import (
     SESSION,
     RenderCache,
     event_json,
+    health_detail_json,
     health_json,
     iso,
     session_json,
@@ -84,6 +85,7 @@ def build_app(config: HttpConfig, deps: FrontDeps) -> web.Application:
     app.router.add_get("/", _index)
     app.router.add_get("/static/{filename}", _static)
     app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/healthz/detail", _healthz_detail)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/sessions", _sessions)
     app.router.add_get("/sessions/{id}", _session)
@@ -135,6 +137,19 @@ async def _healthz(request: web.Request) -> web.Response:
     if request.app[DEPS].root_running():
         return json_response({"status": "ok"})
     return json_response({"status": "down"}, status=503)
+
+
+async def _healthz_detail(request: web.Request) -> web.Response:
+    """/healthz with what is wrong: behind the token, since it names sessions and paths."""
+    deps = request.app[DEPS]
+    outbox = None
+    if deps.webhooks is not None:
+        directory = deps.webhooks
+        outbox = outbox_health_json(  # a stat and a statvfs, at most once a second
+            await asyncio.get_running_loop().run_in_executor(None, directory.health))
+    running = deps.root_running()
+    body = health_detail_json(deps.board.children(), running, outbox)
+    return json_response(body, status=200 if running else 503)
 
 
 async def _metrics(request: web.Request) -> web.Response:

@@ -26,6 +26,7 @@ __all__ = [
     "OutboxStatsSource",
     "RenderCache",
     "event_json",
+    "health_detail_json",
     "health_json",
     "iso",
     "received_json",
@@ -140,6 +141,41 @@ def health_json(statuses: Iterable[ChildStatus], now: float) -> dict[str, Any]:
         "healthySessions": sum(1 for s in sessions if s["isHealthy"]),
         "stuckSessions": sum(1 for s in sessions if s["state"] in STUCK_STATES),
         "sessions": sessions,
+    }
+
+
+def health_detail_json(children: Iterable[ChildStatus], running: bool,
+                       outbox: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What stands between the runtime and doing its job, as sentences for operators.
+
+    `status` is "down" while the root supervisor does not run, "degraded" while there is a
+    problem (a child that gave up, threads left blocked in killed pages, an outbox that cannot
+    take appends), else "ok". `outbox` is the outbox's health as /overview shows it.
+    """
+    problems: list[str] = []
+    children = tuple(children)
+    if not running:
+        problems.append("the root supervisor does not run")
+    for status in children:
+        if status.state is ChildState.FAILED:
+            reason = status.last_restart_reason
+            problems.append(f"{status.id} gave up after {status.restarts} restarts"
+                            + ("" if reason is None else f" (last: {reason})")
+                            + "; start it again once the cause is fixed")
+    blocked = {s.id: s.abandoned_threads for s in children if s.abandoned_threads}
+    if blocked:
+        problems.append(f"{sum(blocked.values())} threads are left blocked in pages that were"
+                        f" killed ({', '.join(sorted(blocked))}); they are freed by a restart"
+                        " of the runtime")
+    if outbox is not None:
+        problems.extend(f"outbox: {problem}" for problem in outbox["problems"])
+    return {
+        "status": "down" if not running else "degraded" if problems else "ok",
+        "problems": problems,
+        "children": {str(state): n for state in ChildState
+                     if (n := sum(1 for s in children if s.state is state))},
+        "abandoned": sum(blocked.values()),
+        "outbox": None if outbox is None else dict(outbox),
     }
 
 

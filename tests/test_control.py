@@ -47,6 +47,16 @@ def test_status_prints_an_aligned_table_of_every_session() -> None:
     assert header.index("PID") == first.index("4242")
 
 
+def test_status_lists_the_runtimes_problems_under_the_table() -> None:
+    out = io.StringIO()
+    gave_up = make_status("acct-2", ChildState.FAILED, restarts=3)
+    with serving(fake_deps([*sessions(), gave_up])) as front:
+        assert control.status(front.url, "", as_json=False, out=out, now=lambda: NOW) == 0
+    assert out.getvalue().splitlines()[-3:] == [
+        "", "PROBLEMS",
+        "  - acct-2 gave up after 3 restarts; start it again once the cause is fixed"]
+
+
 def test_status_json_prints_the_api_answer() -> None:
     out = io.StringIO()
     with serving(fake_deps(sessions())) as front:

@@ -131,7 +131,8 @@ def ask(method: str, url: str, path: str, token: str, expect: int,
 
 def status(url: str, token: str, as_json: bool, *, out: TextIO | None = None,
            err: TextIO | None = None, now: Callable[[], float] = time.time) -> int:
-    """Print the sessions of the runtime at `url` as a table (or the raw JSON)."""
+    """Print the sessions of the runtime at `url` as a table, then its problems if it has any
+    (or the raw JSON of the sessions)."""
     out, err = out or sys.stdout, err or sys.stderr
     try:
         body = ask("GET", url, "/sessions", token, expect=200)
@@ -142,9 +143,22 @@ def status(url: str, token: str, as_json: bool, *, out: TextIO | None = None,
         return failure.exit_code
     if as_json:
         print(json.dumps(body, indent=2), file=out)
-    else:
-        print(format_table(body["sessions"], now()), file=out)
+        return 0
+    print(format_table(body["sessions"], now()), file=out)
+    problems = _problems(url, token)
+    if problems:
+        print("\nPROBLEMS", *(f"  - {problem}" for problem in problems), sep="\n", file=out)
     return 0
+
+
+def _problems(url: str, token: str) -> list[str]:
+    """What /healthz/detail says is wrong; nothing when it cannot say (an older runtime)."""
+    try:
+        detail = ask("GET", url, "/healthz/detail", token, expect=200)
+    except ApiFailure:
+        return []
+    problems = detail.get("problems") if isinstance(detail, dict) else None
+    return [p for p in problems if isinstance(p, str)] if isinstance(problems, list) else []
 
 
 def command(action: Action, session: str, url: str, token: str, *,

@@ -33,6 +33,7 @@ from runtime import (
     FakeClock,
     LifecycleEvent,
     Liveness,
+    Reason,
     Runtime,
     SupervisedActor,
     Supervisor,
@@ -251,6 +252,25 @@ def test_healthz_follows_the_root_supervisor() -> None:
     assert answer.body["status"] != "ok"
 
 
+def test_healthz_detail_names_what_is_wrong_and_healthz_stays_as_it_was() -> None:
+    running = [True]
+    gave_up = make_status("acct-2", ChildState.FAILED, restarts=3,
+                          last_restart_reason=Reason.CANARY)
+    deps = fake_deps([make_status("acct-1"), gave_up], root_running=lambda: running[0])
+    with serving(deps) as front:
+        degraded = call("GET", front.url + "/healthz/detail")
+        plain = call("GET", front.url + "/healthz")
+        running[0] = False
+        down = call("GET", front.url + "/healthz/detail")
+    assert (degraded.status, plain.status, down.status) == (200, 200, 503)
+    assert plain.body == {"status": "ok"}  # a liveness probe: a session that gave up is no cause
+    assert degraded.body["status"] == "degraded" and down.body["status"] == "down"
+    assert degraded.body["problems"] == [
+        "acct-2 gave up after 3 restarts (last: canary); start it again once the cause is fixed"]
+    assert degraded.body["children"] == {"healthy": 1, "failed": 1}
+    assert degraded.body["outbox"] is None  # this front has no outbox
+
+
 # --- reading sessions ---------------------------------------------------------------------------
 
 
@@ -464,6 +484,7 @@ def test_a_session_id_with_a_final_newline_is_malformed() -> None:
     ("GET", "/sessions"), ("GET", "/sessions/acct-1"), ("POST", "/sessions/acct-1/restart"),
     ("GET", "/health/sessions"), ("GET", "/accounts/acct-1/status"), ("GET", "/events"),
     ("GET", "/overview"), ("GET", "/webhook"), ("GET", "/demo/webhook/events"),
+    ("GET", "/healthz/detail"),
 ])
 def test_the_api_needs_the_bearer_token(method: str, path: str) -> None:
     deps = fake_deps([make_status("acct-1")], sink=DemoSink(SECRET))

@@ -12,6 +12,7 @@ from actors.demo_sink import DemoSink, SinkRejected
 from actors.views import (
     RenderCache,
     event_json,
+    health_detail_json,
     health_json,
     iso,
     session_json,
@@ -181,3 +182,39 @@ def test_the_sink_view_counts_and_keeps_the_last_deliveries_newest_first() -> No
         "timestamp": "2027-01-15T08:00:00Z", "received_at": "2027-01-15T08:00:00.000Z",
         "duplicate": True, "data": {"body": "hi"}}
     assert sink_json(None, 10) is None
+
+
+def test_health_detail_is_ok_with_nothing_wrong() -> None:
+    detail = health_detail_json([make_status("acct-1"), make_status("webhook", kind="webhook")],
+                                True, {"healthy": True, "problems": []})
+    assert detail["status"] == "ok" and detail["problems"] == []
+    assert detail["children"] == {"healthy": 2} and detail["abandoned"] == 0
+
+
+def test_health_detail_names_each_problem() -> None:
+    children = [
+        make_status("acct-1", abandoned_threads=2),
+        make_status("acct-2", ChildState.FAILED, restarts=3, last_restart_reason=Reason.MEMORY),
+        make_status("driver-1", ChildState.FAILED, restarts=3, kind="driver"),
+        make_status("acct-3", ChildState.BACKOFF, abandoned_threads=1),
+    ]
+    outbox = {"healthy": False, "problems": ["12 MiB free on /var/lib/warden, under the 64 MiB"
+                                             " an outbox needs to take appends"]}
+    detail = health_detail_json(children, True, outbox)
+    assert detail["status"] == "degraded"
+    assert detail["problems"] == [
+        "acct-2 gave up after 3 restarts (last: memory); start it again once the cause is fixed",
+        "driver-1 gave up after 3 restarts; start it again once the cause is fixed",
+        "3 threads are left blocked in pages that were killed (acct-1, acct-3); they are freed"
+        " by a restart of the runtime",
+        "outbox: 12 MiB free on /var/lib/warden, under the 64 MiB an outbox needs to take"
+        " appends",
+    ]
+    assert detail["children"] == {"healthy": 1, "backoff": 1, "failed": 2}
+    assert detail["abandoned"] == 3 and detail["outbox"] == outbox
+
+
+def test_health_detail_is_down_while_the_root_does_not_run() -> None:
+    detail = health_detail_json([], False, None)
+    assert detail["status"] == "down"
+    assert detail["problems"] == ["the root supervisor does not run"]

@@ -207,3 +207,16 @@ def test_without_webhooks_the_routes_are_404() -> None:
         assert call("GET", front.url + "/webhooks").status == 404
 
 
+
+
+def test_healthz_detail_shows_an_outbox_that_cannot_take_appends(world: World,
+                                                                tmp_path: Path) -> None:
+    (tmp_path / FILE_NAME).unlink()  # deleted under the running outbox: appends are refused
+    with serving(deps(world)) as front:
+        answer = call("GET", front.url + "/healthz/detail")
+        plain = call("GET", front.url + "/healthz")
+    assert answer.status == 200 and answer.body["status"] == "degraded"
+    (problem,) = answer.body["problems"]
+    assert problem.startswith(f"outbox: {tmp_path / FILE_NAME} was deleted while Warden runs")
+    assert answer.body["outbox"]["healthy"] is False
+    assert plain.body == {"status": "ok"}
