@@ -317,10 +317,11 @@ class BrowserSession(SupervisedActor):
             case _Beat(state=state):
                 self._beaten(state)
             case _PageMessage(message=inbound):
-                if self._reconcile_due:  # what failed before goes first, in the app's order
-                    if not self.reconcile(live=inbound.id):
-                        self.ctx.count("held")  # in the app's store: the next reconciliation has it
-                        return None
+                # What failed before goes first, in the app's order; while it cannot, this one
+                # waits in the app's store for the next reconciliation.
+                if self._reconcile_due and not self.reconcile(live=inbound.id):
+                    self.ctx.count("held")
+                    return None
                 if not self.accept(inbound):
                     self._reconcile_soon()  # the page has it; the outbox will, once it can
             case _Acked(message_id=message_id, ack=ack):
