@@ -4,8 +4,9 @@ opened bare from one Playwright driver, measured side by side in one run.
 For each N: time for the fleet to come up (process start -> every page ready / every session
 healthy), then, after the fleet has settled, CPU (% of one core) over an idle minute and PSS per
 session of each whole process tree (Python, drivers, browsers), and restarts seen.
-`python -m bench fleet 8 16` picks the sizes (default 8, 16, 32); WARDEN_BENCH_QUICK=1 idles
-for 20 s instead of 60 s.
+`python -m bench fleet 8 16` picks the sizes (default 8, 16, 32); `nocanary` among them (`fleet
+8 nocanary`) also runs warden with the canary off, to show what the canary's round trips cost
+in the browsers. WARDEN_BENCH_QUICK=1 idles for 20 s instead of 60 s.
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ def sessions(port: int) -> list[dict[str, Any]]:
         return list(json.load(answer)["sessions"])
 
 
-def warden(n: int, sim: SimulatorServer, state: Path) -> dict[str, Any]:
+def warden(n: int, sim: SimulatorServer, state: Path, *, canary: bool = True) -> dict[str, Any]:
     port = free_port()
     state.mkdir(parents=True, exist_ok=True)
     config = state / "fleet.yaml"
@@ -141,6 +142,8 @@ def warden(n: int, sim: SimulatorServer, state: Path) -> dict[str, Any]:
         f"webhook: {{url: http://127.0.0.1:{port}/demo/webhook}}",
         "sessions:",
     ]
+    if not canary:
+        lines[3:3] = ["policies: {default: {canary: off}}"]
     for i in range(n):
         lines += [f"  - id: acct-{i + 1}", f"    url: {sim.url}/chat/acct-{i + 1}"]
     config.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -171,11 +174,13 @@ def warden(n: int, sim: SimulatorServer, state: Path) -> dict[str, Any]:
 
 def main(*sizes: str) -> dict[str, Any]:
     rows = []
-    for n in [int(s) for s in sizes] or [8, 16, 32]:
+    without_canary = "nocanary" in sizes
+    for n in [int(s) for s in sizes if s != "nocanary"] or [8, 16, 32]:
         with SimulatorServer() as sim, tempfile.TemporaryDirectory(prefix="warden-fleet-") as d:
             base = bare(n, sim, Path(d) / "bare")
             ours = warden(n, sim, Path(d) / "warden")
-        rows.append({
+            quiet = warden(n, sim, Path(d) / "quiet", canary=False) if without_canary else None
+        row = {
             "N": n,
             "bare up s": base["up_s"], "warden up s": ours["up_s"],
             "up ratio": round(ours["up_s"] / base["up_s"], 2),
@@ -191,7 +196,13 @@ def main(*sizes: str) -> dict[str, Any]:
             "warden python MiB": ours["pss_python_MiB"],
             "warden drivers MiB": ours["pss_drivers_MiB"],
             "restarts": ours["restarts"],
-        })
+        }
+        if quiet is not None:
+            row["canary off: CPU %"] = quiet["cpu_pct"]
+            row["canary off: CPU ratio"] = round(quiet["cpu_pct"] / max(base["cpu_pct"], 0.1), 2)
+            row["canary off: python/driver/browsers %"] = "/".join(
+                str(quiet[f"cpu_{k}_pct"]) for k in ("python", "driver", "browser"))
+        rows.append(row)
         print(rows[-1], flush=True)
     return {"fleet": rows}
 
