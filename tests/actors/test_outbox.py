@@ -7,7 +7,6 @@ import json
 import sqlite3
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,18 +25,6 @@ from runtime.clock import FakeClock
 from tests.helpers import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(wall_epoch=1_800_000_000.0)
-
-
-@pytest.fixture
-def outbox(tmp_path: Path, clock: FakeClock) -> Iterator[Outbox]:
-    box = Outbox(tmp_path / FILE_NAME, clock)
-    yield box
-    box.close()
 
 
 def queue(box: Outbox) -> EndpointQueue:

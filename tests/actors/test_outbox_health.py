@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,18 +19,6 @@ from actors.outbox_health import (
     marker_path,
 )
 from runtime.clock import FakeClock
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(wall_epoch=1_800_000_000.0)
-
-
-@pytest.fixture
-def outbox(tmp_path: Path, clock: FakeClock) -> Iterator[Outbox]:
-    box = Outbox(tmp_path / FILE_NAME, clock)
-    yield box
-    box.close()
 
 
 def test_a_new_outbox_is_healthy(outbox: Outbox) -> None:
