@@ -64,14 +64,14 @@ class Reconciled:
 
 
 def reconcile(session_id: str, ledger: Ledger, read: Callable[[float, int], Sequence[
-        InboundMessage]], append: Callable[[InboundMessage], None], *, now: float,
-        live: str | None = None) -> Reconciled:
+        InboundMessage]], append: Callable[[InboundMessage], None], *,
+        now: float) -> Reconciled:
     """Read the store in slices from the high-water mark and `append` (in the app's order) what
-    the ledger lacks; `live`, a message about to be appended live, is left alone. An outbox that
-    cannot be read or written raises; a store that cannot be read ends it early."""
+    the ledger lacks. An outbox that cannot be read or written raises; a store that cannot be
+    read ends it early."""
     start = since(ledger.message_high_water(session_id), now)
     scanned = recovered = 0
-    seen: set[str] = set() if live is None else {live}  # slices overlap at their edges
+    seen: set[str] = set()  # slices overlap at their edges
     cursor: float | None = start
     while cursor is not None:
         try:

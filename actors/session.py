@@ -38,7 +38,7 @@ from actors.launch import LaunchGate, Ticket
 from actors.memory import MemoryReading, MemoryWatch
 from actors.pages import LivePage, Pages
 from actors.policy import Policy
-from actors.reconcile import StoreUnreadable, reconcile
+from actors.reconcile import Reconciled, StoreUnreadable, reconcile
 from actors.shard import Shard
 from runtime import ChildContext, ChildSpec, Liveness, Reason, SupervisedActor, Timer
 
@@ -204,8 +204,10 @@ class BrowserSession(SupervisedActor):
         self._retry: Timer | None = None
         self._retry_delay = 1.0
         self._offline_beat: Timer | None = None
-        self._reconcile_due = False
+        self._reconcile_retry: Timer | None = None  # set while a reconciliation is owed
         self._reconcile_failures = 0  # in a row: the retry waits longer each time
+        self._reconcile_tried = -RECONCILE_RETRY_MAX  # monotonic time of the last attempt
+        self._recovered_unreported = 0  # appended by reconciliations that did not complete
         self._withdraw: Callable[[], None] | None = None
 
     @classmethod
@@ -295,7 +297,8 @@ class BrowserSession(SupervisedActor):
         return context, page
 
     def stopped(self) -> None:
-        for timer in (self._canary_timer, self._expiry, self._retry, self._offline_beat):
+        for timer in (self._canary_timer, self._expiry, self._retry, self._offline_beat,
+                      self._reconcile_retry):
             if timer is not None:
                 timer.cancel()
         for undo in (self._unwatch, self._withdraw):
@@ -317,10 +320,8 @@ class BrowserSession(SupervisedActor):
             case _Beat(state=state):
                 self._beaten(state)
             case _PageMessage(message=inbound):
-                # What failed before goes first, in the app's order; while it cannot, this one
-                # waits in the app's store for the next reconciliation.
-                if self._reconcile_due and not self.reconcile(live=inbound.id):
-                    self.ctx.count("held")
+                if self._reconcile_retry is not None and not self._reconcile_first():
+                    self.ctx.count("held")  # in the app's store, for the next reconciliation
                     return None
                 if not self.accept(inbound):
                     self._reconcile_soon()  # the page has it; the outbox will, once it can
@@ -341,7 +342,7 @@ class BrowserSession(SupervisedActor):
             case _Loaded(error=error, unreachable=unreachable):
                 self._loaded(error, unreachable)
             case _Reconcile():
-                self._reconcile_due = False
+                self._reconcile_retry = None
                 self.reconcile()
             case _PageGone(why=why):
                 self._gone(why)
@@ -460,14 +461,15 @@ class BrowserSession(SupervisedActor):
 
     # --- reconciliation -------------------------------------------------------------------------
 
-    def reconcile(self, live: str | None = None) -> bool:
+    def reconcile(self) -> bool:
         """Append what the app's store holds and the outbox lacks, in the app's order, before
-        any newer live message (they wait in the mailbox). `live` is the live message about to
-        be appended as such, and is left to it. False when the store or the outbox could not be
-        used: it is tried again soon, and live messages wait for it (they are in the store)."""
+        any newer live message (they wait in the mailbox, and are known by then). False when the
+        store or the outbox could not be used: it is tried again soon, and live messages wait
+        for it in the store."""
         page, driver, session = self._page, self._driver, self.settings.id
         if page is None or driver is None:
             return False  # no store to read: the next open reconciles
+        self._reconcile_tried = self.clock.monotonic()
 
         def read(start: float, limit: int) -> Sequence[InboundMessage]:
             try:
@@ -475,17 +477,13 @@ class BrowserSession(SupervisedActor):
             except Exception as exc:
                 raise StoreUnreadable(_first_line(exc)) from exc
 
+        def append(message: InboundMessage) -> None:
+            self._append(message, recovered=True)
+            self._recovered_unreported += 1
+            self.ctx.count("reconciled")
+
         try:
-            done = reconcile(session, self.deps.inbound, read,
-                             lambda m: self._append(m, recovered=True), now=self.clock.time(),
-                             live=live)
-            if done.recovered:
-                self.ctx.count("reconciled", done.recovered)
-                logger.info("session %s: %d messages recovered from the app's store", session,
-                            done.recovered)
-                self.deps.inbound.append(session, "session.reconciled", {
-                    "recovered": done.recovered, "scanned": done.scanned,
-                    "since": _iso(done.since)}, self.clock.time())
+            done = reconcile(session, self.deps.inbound, read, append, now=self.clock.time())
         except Exception:
             logger.exception("session %s: reconciliation could not use the outbox; again soon",
                              session)
@@ -494,17 +492,44 @@ class BrowserSession(SupervisedActor):
         if not done.complete:
             self._reconcile_soon()
             return False
-        self._reconcile_due, self._reconcile_failures = False, 0
+        if self._recovered_unreported:
+            self._report_reconciled(self._recovered_unreported, done)
+            self._recovered_unreported = 0
+        if self._reconcile_retry is not None:
+            self._reconcile_retry.cancel()
+            self._reconcile_retry = None
+        if self._reconcile_failures:
+            self._reconcile_failures = 0
+            self.ctx.publish(reconcile_owed_since=None)
         return True
+
+    def _reconcile_first(self) -> bool:
+        """Before a live message while a reconciliation is owed: try it now (it appends that
+        message too, in its place), at most once a second; True once nothing is owed."""
+        if self.clock.monotonic() - self._reconcile_tried < 1.0:
+            return False
+        return self.reconcile()
+
+    def _report_reconciled(self, recovered: int, done: Reconciled) -> None:
+        """`recovered` counts the messages of earlier passes that did not complete too."""
+        session = self.settings.id
+        logger.info("session %s: %d messages recovered from the app's store", session, recovered)
+        data = {"recovered": recovered, "scanned": done.scanned, "since": _iso(done.since)}
+        try:
+            self.deps.inbound.append(session, "session.reconciled", data, self.clock.time())
+        except Exception:  # the messages are committed; only the report of them is lost
+            logger.exception("session %s: session.reconciled could not be appended", session)
 
     def _reconcile_soon(self) -> None:
         """Reconcile again after a delay that grows while it keeps failing (1 s to 30 s);
         until then, live messages are left in the store for it."""
-        if not self._reconcile_due:  # one retry at a time, however many commits failed
-            self._reconcile_due = True
+        if self._reconcile_retry is None:  # one retry at a time, however many commits failed
+            if self._reconcile_failures == 0:
+                self.ctx.publish(reconcile_owed_since=self.clock.time())
             delay = min(RECONCILE_RETRY_MAX, 2.0 ** self._reconcile_failures)
             self._reconcile_failures += 1
-            self.ctx.scheduler.call_later(delay, lambda: self._tell(_Reconcile()))
+            self._reconcile_retry = self.ctx.scheduler.call_later(
+                delay, lambda: self._tell(_Reconcile()))
 
     # --- memory ---------------------------------------------------------------------------------
 

@@ -149,7 +149,8 @@ def health_detail_json(children: Iterable[ChildStatus], running: bool,
     """What stands between the runtime and doing its job, as sentences for operators.
 
     `status` is "down" while the root supervisor does not run, "degraded" while there is a
-    problem (a child that gave up, threads left blocked in killed pages, an outbox that cannot
+    problem (a child that gave up, a session whose messages wait in its app's store because
+    reconciliation keeps failing, threads left blocked in killed pages, an outbox that cannot
     take appends), else "ok". `outbox` is the outbox's health as /overview shows it.
     """
     problems: list[str] = []
@@ -162,6 +163,10 @@ def health_detail_json(children: Iterable[ChildStatus], running: bool,
             problems.append(f"{status.id} gave up after {status.restarts} restarts"
                             + ("" if reason is None else f" (last: {reason})")
                             + "; start it again once the cause is fixed")
+        owed = status.details.get("reconcile_owed_since")
+        if owed is not None:
+            problems.append(f"{status.id}: messages wait in the app's store since {iso(owed)}:"
+                            " reconciling them with the outbox keeps failing (see the log)")
     blocked = {s.id: s.abandoned_threads for s in children if s.abandoned_threads}
     if blocked:
         problems.append(f"{sum(blocked.values())} threads are left blocked in pages that were"

@@ -57,6 +57,13 @@ def test_status_lists_the_runtimes_problems_under_the_table() -> None:
         "  - acct-2 gave up after 3 restarts; start it again once the cause is fixed"]
 
 
+def test_status_says_when_the_root_supervisor_does_not_run() -> None:
+    out = io.StringIO()
+    with serving(fake_deps(sessions(), root_running=lambda: False)) as front:
+        assert control.status(front.url, "", as_json=False, out=out, now=lambda: NOW) == 0
+    assert out.getvalue().splitlines()[-1] == "  - the root supervisor does not run"
+
+
 def test_status_json_prints_the_api_answer() -> None:
     out = io.StringIO()
     with serving(fake_deps(sessions())) as front:

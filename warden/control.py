@@ -152,10 +152,14 @@ def status(url: str, token: str, as_json: bool, *, out: TextIO | None = None,
 
 
 def _problems(url: str, token: str) -> list[str]:
-    """What /healthz/detail says is wrong; nothing when it cannot say (an older runtime)."""
+    """What /healthz/detail says is wrong (503: the root does not run); nothing when it cannot
+    say (an older runtime)."""
     try:
-        detail = ask("GET", url, "/healthz/detail", token, expect=200)
+        code, detail = _request("GET", check_url(url).rstrip("/") + "/healthz/detail",
+                                check_token(token))
     except ApiFailure:
+        return []
+    if code not in (200, 503):
         return []
     problems = detail.get("problems") if isinstance(detail, dict) else None
     return [p for p in problems if isinstance(p, str)] if isinstance(problems, list) else []

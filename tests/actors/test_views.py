@@ -214,6 +214,15 @@ def test_health_detail_names_each_problem() -> None:
     assert detail["abandoned"] == 3 and detail["outbox"] == outbox
 
 
+def test_health_detail_names_a_session_whose_messages_wait_in_the_apps_store() -> None:
+    owing = make_status("acct-1", details={"reconcile_owed_since": NOW - 90})
+    detail = health_detail_json([owing], True, None)
+    assert detail["status"] == "degraded"
+    assert detail["problems"] == [
+        "acct-1: messages wait in the app's store since 2027-01-15T07:58:30.000Z: reconciling"
+        " them with the outbox keeps failing (see the log)"]
+
+
 def test_health_detail_is_down_while_the_root_does_not_run() -> None:
     detail = health_detail_json([], False, None)
     assert detail["status"] == "down"
