@@ -152,7 +152,7 @@ def open_checked(path: Path, wall: Callable[[], float]) -> Store:
             f"{path} is missing, but this state_dir had an outbox ({marker} says so): its"
             " queued events would be lost. Restore the file from a backup, or delete"
             f" {marker} to start with an empty outbox.")
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # it holds message bodies
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # new: 0700, it holds bodies
     try:
         store = Store(path, wall)
     except SchemaTooNew as exc:

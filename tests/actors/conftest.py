@@ -1,4 +1,5 @@
-"""Fixtures of the outbox tests: a fake clock and an outbox file of its own per test."""
+"""Fixtures for every test here (a module may define its own): a fake clock, and an outbox
+file of its own per test."""
 
 from __future__ import annotations
 

@@ -207,8 +207,6 @@ def test_without_webhooks_the_routes_are_404() -> None:
         assert call("GET", front.url + "/webhooks").status == 404
 
 
-
-
 def test_healthz_detail_shows_an_outbox_that_cannot_take_appends(world: World,
                                                                 tmp_path: Path) -> None:
     (tmp_path / FILE_NAME).unlink()  # deleted under the running outbox: appends are refused
