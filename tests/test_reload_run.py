@@ -7,9 +7,7 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -20,59 +18,16 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.test_run import WARDEN, browsers_of, free_port, get, poll
+from tests.test_run import WARDEN, Run, browsers_of, get, poll
 
 TOKEN = "reload-Test-Token-0123456789"
 
 
-class Served:
+class Served(Run):
     """One `warden run` of a config this test writes and rewrites, hearing systemd's socket."""
 
     def __init__(self, tmp: Path, sessions: Sequence[str], token: str = "") -> None:
-        self.tmp = tmp
-        self.state = tmp / "state"
-        self.http, self.sim = free_port(), free_port()
-        self.token = token
-        self.config = tmp / "supervisor.yaml"
-        self.write(sessions)
-        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.notify.bind(str(tmp / "notify.sock"))
-        self.notify.settimeout(0.2)
-        self.states: list[str] = []
-        self.listening = True
-        self.listener = threading.Thread(target=self._listen, daemon=True)
-        self.listener.start()
-        self.log = open(tmp / "run.log", "wb")  # noqa: SIM115 - closed in close()
-        env = {**os.environ, "NOTIFY_SOCKET": str(tmp / "notify.sock")}
-        self.proc = subprocess.Popen([WARDEN, "run", "-c", str(self.config)], env=env,
-                                     stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-
-    def write(self, sessions: Sequence[str], *, urls: dict[str, str] | None = None,
-              state_dir: Path | None = None) -> None:
-        urls = urls or {}
-        items = "".join(
-            f"  - id: {i}\n    url: {urls.get(i, f'http://127.0.0.1:{self.sim}/chat/{i}')}\n"
-            for i in sessions) or "  []\n"
-        token = f"  token: {self.token}\n" if self.token else ""
-        self.config.write_text(
-            f"state_dir: {state_dir or self.state}\n"
-            f"http:\n  listen: 127.0.0.1:{self.http}\n{token}"
-            f"webhook:\n  url: http://127.0.0.1:{self.http}/demo/webhook\n"
-            f"sessions:\n{items}"
-            f"simulator:\n  listen: 127.0.0.1:{self.sim}\n")
-
-    def _listen(self) -> None:
-        while self.listening:
-            try:
-                self.states.append(self.notify.recv(200).decode())
-            except (TimeoutError, BlockingIOError):
-                continue
-            except OSError:
-                return
-
-    def output(self) -> str:
-        return (self.tmp / "run.log").read_text(errors="replace")
+        super().__init__(tmp, sessions, token=token, watchdog=False)
 
     def sessions(self) -> dict[str, dict[str, Any]]:
         return {s["id"]: s for s in self.get("/sessions")["sessions"]}
@@ -95,17 +50,6 @@ class Served:
         sessions = self.sessions()
         return set(sessions) == set(ids) and all(
             s["state"] == "healthy" and s["browser_pid"] for s in sessions.values())
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-        for proc in browsers_of(self.state):
-            proc.kill()
-        self.listening = False
-        self.listener.join(5)
-        self.notify.close()
-        self.log.close()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,26 +69,20 @@ def browsers_of(state: Path) -> list[psutil.Process]:
 
 
 class Run:
-    """One `warden run` in its own process group, with a NOTIFY_SOCKET to hear systemd states."""
+    """One `warden run` in its own process group, with a NOTIFY_SOCKET to hear systemd states
+    (and, with `watchdog`, WATCHDOG_USEC set so that it pings)."""
 
-    def __init__(self, tmp: Path, sessions: int = 2, http_port: int | None = None,
-                 sim_port: int | None = None, token: str = "") -> None:
+    def __init__(self, tmp: Path, sessions: int | Sequence[str] = 2,
+                 http_port: int | None = None, sim_port: int | None = None, token: str = "",
+                 watchdog: bool = True) -> None:
         self.tmp = tmp
         self.state = tmp / "state"
         self.http = http_port or free_port()
         self.sim = sim_port or free_port()
-        ids = [f"acct-{i + 1}" for i in range(sessions)]
-        session_yaml = "".join(
-            f"  - id: {i}\n    url: http://127.0.0.1:{self.sim}/chat/{i}\n" for i in ids
-        ) or "  []\n"
+        self.token = token
         self.config = tmp / "supervisor.yaml"
-        self.config.write_text(
-            f"state_dir: {self.state}\n"
-            f"http:\n  listen: 127.0.0.1:{self.http}\n"
-            + (f"  token: {token}\n" if token else "")
-            + f"webhook:\n  url: http://127.0.0.1:{self.http}/demo/webhook\n"
-            f"sessions:\n{session_yaml}"
-            f"simulator:\n  listen: 127.0.0.1:{self.sim}\n")
+        self.write([f"acct-{i + 1}" for i in range(sessions)] if isinstance(sessions, int)
+                   else sessions)
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(str(tmp / "notify.sock"))
         self.notify.settimeout(0.2)
@@ -98,12 +92,28 @@ class Run:
         self.listener = threading.Thread(target=self._listen, daemon=True)
         self.listener.start()
         self.log = open(tmp / "run.log", "wb")  # noqa: SIM115 - closed in close()
-        env = {**os.environ, "NOTIFY_SOCKET": str(tmp / "notify.sock"),
-               "WATCHDOG_USEC": "1000000"}
+        env = {**os.environ, "NOTIFY_SOCKET": str(tmp / "notify.sock")}
+        if watchdog:
+            env["WATCHDOG_USEC"] = "1000000"
         env.pop("WATCHDOG_PID", None)
         self.proc = subprocess.Popen([WARDEN, "run", "-c", str(self.config)], env=env,
                                      stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
+
+    def write(self, sessions: Sequence[str], *, urls: dict[str, str] | None = None,
+              state_dir: Path | None = None) -> None:
+        """(Re)write the config file: `sessions` on the simulator unless `urls` names another."""
+        urls = urls or {}
+        items = "".join(
+            f"  - id: {i}\n    url: {urls.get(i, f'http://127.0.0.1:{self.sim}/chat/{i}')}\n"
+            for i in sessions) or "  []\n"
+        token = f"  token: {self.token}\n" if self.token else ""
+        self.config.write_text(
+            f"state_dir: {state_dir or self.state}\n"
+            f"http:\n  listen: 127.0.0.1:{self.http}\n{token}"
+            f"webhook:\n  url: http://127.0.0.1:{self.http}/demo/webhook\n"
+            f"sessions:\n{items}"
+            f"simulator:\n  listen: 127.0.0.1:{self.sim}\n")
 
     @property
     def url(self) -> str:

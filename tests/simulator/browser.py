@@ -15,6 +15,8 @@ from typing import Any
 import psutil
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright
 
+from actors.browser import BrowserTree
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -128,13 +130,10 @@ def launch(pw: Playwright, profile: Path) -> BrowserContext:
 
 def browser_process(profile: Path) -> psutil.Process:
     """The Chromium main process running on `profile` (a child of our Playwright driver)."""
-    flag = f"--user-data-dir={profile}"
-    for process in psutil.Process().children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            cmdline = process.cmdline()
-            if flag in cmdline and not any(a.startswith("--type=") for a in cmdline):
-                return process
-    raise LookupError(f"no browser on {profile}")
+    tree = BrowserTree.find(profile)
+    if tree is None:
+        raise LookupError(f"no browser on {profile}")
+    return tree.main
 
 
 def tree_rss(main: psutil.Process) -> int:

@@ -17,13 +17,11 @@ import psutil
 from playwright.async_api import BrowserContext, Page
 
 from actors.driver import Driver
+from tests.simulator.browser import ARGS, CHROMIUM, browser_process
 
 __all__ = ["CHROMIUM", "Browser", "connected", "js", "run", "seen", "state_is", "use", "wait_js",
            "watch"]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 WAIT = 15.0  # seconds a consequence may take before the test fails
 T = TypeVar("T")
 
@@ -93,13 +91,7 @@ class Browser:
         return page
 
     def main_process(self) -> psutil.Process:
-        flag = f"--user-data-dir={self.profile}"
-        for process in psutil.Process().children(recursive=True):
-            with contextlib.suppress(psutil.Error):
-                cmdline = process.cmdline()
-                if flag in cmdline and not any(a.startswith("--type=") for a in cmdline):
-                    return process
-        raise LookupError(f"no browser on {self.profile}")
+        return browser_process(self.profile)
 
     def kill(self) -> None:
         """kill -9 the browser and every process of it, then let Playwright see it gone."""
