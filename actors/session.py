@@ -29,7 +29,13 @@ from typing import Any, Protocol
 import pykka
 from playwright.async_api import BrowserContext, ConsoleMessage, Page
 
-from actors.adapters.base import EVENT_BINDING, Adapter, AuthState, InboundMessage
+from actors.adapters.base import (
+    EVENT_BINDING,
+    Adapter,
+    AuthState,
+    InboundMessage,
+    add_bindings,
+)
 from actors.browser import BrowserTree, clear_profile_locks, sandboxed
 from actors.canary import Canary
 from actors.driver import Driver
@@ -285,11 +291,7 @@ class BrowserSession(SupervisedActor):
         page.on("crash", self._gone_on("page crashed"))
         page.on("close", self._gone_on("page closed"))
         page.on("console", self._console)
-        cdp = await context.new_cdp_session(page)
-        await cdp.send("Runtime.enable")  # without it, documents loaded later lack the bindings
-        for binding in (BEAT_BINDING, EVENT_BINDING):
-            await cdp.send("Runtime.addBinding", {"name": binding})
-        cdp.on("Runtime.bindingCalled", self._binding_called)
+        await add_bindings(context, page, (BEAT_BINDING, EVENT_BINDING), self._binding_called)
         await page.add_init_script(BEAT_SCRIPT % {
             "binding": json.dumps(BEAT_BINDING), "state": self.adapter.state_expression,
             "ms": round(s.policy.heartbeat_interval * 1000)})

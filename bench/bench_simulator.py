@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 from playwright.async_api import BrowserContext, Page
 
-from actors.adapters.base import EVENT_BINDING, InboundMessage
+from actors.adapters.base import EVENT_BINDING, InboundMessage, SessionSink, add_bindings
 from actors.adapters.simulator import SimulatorAdapter
 from actors.browser import DEFAULT_ARGS, BrowserTree
 from actors.canary import CANARY_PREFIX
@@ -105,13 +105,11 @@ def baseline(url: str) -> list[float]:
     return asyncio.run(run())
 
 
-async def hooked(context: BrowserContext, adapter: SimulatorAdapter, sink: Sink) -> Page:
-    page = context.pages[0]
-    cdp = await context.new_cdp_session(page)
-    await cdp.send("Runtime.enable")
-    await cdp.send("Runtime.addBinding", {"name": EVENT_BINDING})
-    cdp.on("Runtime.bindingCalled", lambda e: adapter.page_event(str(e["payload"]), sink)
-           if e.get("name") == EVENT_BINDING else None)
+async def hooked(context: BrowserContext, adapter: SimulatorAdapter, sink: SessionSink) -> Page:
+    """A page with the session's event binding routed to the adapter, and the adapter's hook."""
+    page = context.pages[0] if context.pages else await context.new_page()
+    await add_bindings(context, page, [EVENT_BINDING], lambda e: adapter.page_event(
+        str(e["payload"]), sink) if e.get("name") == EVENT_BINDING else None)
     await adapter.attach(page)
     return page
 

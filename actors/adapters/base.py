@@ -16,20 +16,31 @@ from __future__ import annotations
 import json
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
-from playwright.async_api import Page
+from playwright.async_api import BrowserContext, Page
 
 from actors.policy import Policy
 
-__all__ = ["EVENT_BINDING", "Adapter", "AuthState", "InboundMessage", "SessionSink"]
+__all__ = ["EVENT_BINDING", "Adapter", "AuthState", "InboundMessage", "SessionSink", "add_bindings"]
 
 logger = logging.getLogger(__name__)
 
 EVENT_BINDING = "__wardenEvent"
+
+
+async def add_bindings(context: BrowserContext, page: Page, names: Iterable[str],
+                       called: Callable[[dict[str, Any]], None]) -> None:
+    """Give `page` the functions `names` (in every document it loads from now on), whose calls
+    reach `called` as CDP `Runtime.bindingCalled` events ({"name", "payload", ...})."""
+    cdp = await context.new_cdp_session(page)
+    await cdp.send("Runtime.enable")  # without it, documents loaded later lack the bindings
+    for name in names:
+        await cdp.send("Runtime.addBinding", {"name": name})
+    cdp.on("Runtime.bindingCalled", called)
 
 
 class AuthState(StrEnum):

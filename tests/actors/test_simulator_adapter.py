@@ -21,10 +21,10 @@ import pytest
 from playwright.async_api import BrowserContext, Error, Page
 
 from actors.adapters import AuthState, InboundMessage, load_adapter
-from actors.adapters.base import EVENT_BINDING
 from actors.adapters.simulator import SimulatorAdapter
 from actors.canary import CANARY_PREFIX
 from actors.driver import Driver
+from bench.bench_simulator import hooked
 from simulator import SimulatorServer
 from tests.helpers import wait_until
 
@@ -127,18 +127,6 @@ def browser(tmp_path: Path) -> Iterator[BrowserContext]:
     yield context
     with contextlib.suppress(Error):
         run(context.close())
-
-
-async def hooked(context: BrowserContext, adapter: SimulatorAdapter, sink: Sink) -> Page:
-    """A page with the session's event binding routed to the adapter, and the adapter's hook."""
-    page = context.pages[0] if context.pages else await context.new_page()
-    cdp = await context.new_cdp_session(page)
-    await cdp.send("Runtime.enable")
-    await cdp.send("Runtime.addBinding", {"name": EVENT_BINDING})
-    cdp.on("Runtime.bindingCalled", lambda e: adapter.page_event(str(e["payload"]), sink)
-           if e.get("name") == EVENT_BINDING else None)
-    await adapter.attach(page)
-    return page
 
 
 def opened(browser: BrowserContext, sim: Sim, sid: str) -> tuple[SimulatorAdapter, Page, Sink]:
